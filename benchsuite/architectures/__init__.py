@@ -1,0 +1,1 @@
+"""Architectures; each module registers its own."""

@@ -1,0 +1,1 @@
+"""Datasets; each module registers its own."""

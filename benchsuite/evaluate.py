@@ -1,0 +1,74 @@
+"""Evaluation of a finished run: every metric registered for its dataset's modality.
+
+Evaluation settings (sample count, metric options) are not part of the run config: re-evaluating
+with other settings never touches the trained run, and ``metrics.json`` records the settings used.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchsuite import io as atomic
+from benchsuite import provenance, registry
+from benchsuite.errors import ConfigError
+from benchsuite.train import RunDirectory, load_for_evaluation, pick_device, sample
+
+DEFAULT_SAMPLES = {"toy": 2500}
+
+
+def metrics_for(modality: str) -> list[str]:
+    return [entry.name for entry in registry.entries("metric") if entry.target.modality == modality]
+
+
+def evaluate(
+    run_dir: str | Path,
+    samples: int | None = None,
+    metric_options: dict[str, dict[str, Any]] | None = None,
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """Compute the run's metrics and write ``metrics.json``; a diverged run gets missing values."""
+    run = RunDirectory(run_dir)
+    config = run.read_config()
+    status = run.read_status()
+    if status is None or status.get("status") not in ("completed", "diverged"):
+        raise ConfigError(f"run {run.path} has not finished training (no final status.json); train it first")
+    dataset_cls = registry.get("dataset", config.dataset)
+    names = metrics_for(dataset_cls.modality)
+    metric_options = dict(metric_options or {})
+    for name in metric_options:
+        if name not in names:
+            raise ConfigError(f"metric {name!r} does not apply to {config.dataset!r}; its metrics: {', '.join(names)}")
+    metrics = {name: registry.get("metric", name)(**metric_options.get(name, {})) for name in names}
+    n = samples or DEFAULT_SAMPLES.get(dataset_cls.modality, 10_000)
+    record: dict[str, Any] = {
+        "run_id": config.run_id,
+        "status": status["status"],
+        "n_samples": n,
+        "settings": {name: metric.settings for name, metric in metrics.items()},
+        "evaluated_at": provenance.now(),
+        "benchsuite": provenance.package_versions()["benchsuite"],
+    }
+    if status["status"] == "diverged":
+        record |= {"values": None, "missing_reason": f"run diverged: {status.get('reason')}"}
+        atomic.write_json(run.metrics, record)
+        return record
+
+    began = time.perf_counter()
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    setup = load_for_evaluation(run.path, device, data_root)
+    generated = sample(setup, n, seed=config.seed)
+    values: dict[str, Any] = {}
+    for name, metric in metrics.items():
+        values |= metric.compute(generated, setup.dataset, device)
+    record |= {
+        "values": values,
+        "sampled_from": "ema" if setup.ema is not None else "generator",
+        "seconds": round(time.perf_counter() - began, 3),
+    }
+    atomic.write_json(run.metrics, record)
+    return record

@@ -1,0 +1,1 @@
+"""Metrics; each module registers its own."""

@@ -1,0 +1,1 @@
+"""Objectives, one file each; each module registers its own."""

@@ -1,0 +1,1 @@
+"""Regularisers, one file each; each module registers its own."""

@@ -1,0 +1,38 @@
+"""Gradient penalty (Gulrajani et al. 2017, "Improved Training of Wasserstein GANs").
+
+Adds weight * E (||grad_x D(x_hat)||_2 - 1)^2 to D's loss, x_hat = eps x + (1 - eps) x_fake with
+eps ~ U[0, 1] drawn per sample. Default weight (the paper's lambda) = 10.
+"""
+
+from typing import Any, ClassVar
+
+import torch
+
+from benchsuite.components import Regulariser, StepContext
+from benchsuite.registry import register
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Points on straight lines between paired real and fake samples, one uniform eps per pair."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+
+
+def input_gradient(outputs: torch.Tensor, inputs: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """d sum(outputs) / d inputs, flattened per sample."""
+    (gradient,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=create_graph)
+    return gradient.reshape(gradient.shape[0], -1)
+
+
+@register("regulariser", "gp")
+class GradientPenalty(Regulariser):
+    """weight * E(||grad D(x_hat)|| - 1)^2 on real-fake interpolates (Gulrajani et al. 2017)."""
+
+    options: ClassVar[dict[str, Any]] = {"weight": 10.0}
+
+    def discriminator_penalty(self, ctx: StepContext) -> torch.Tensor:
+        points = interpolate(ctx.real_input, ctx.fake_input, ctx.rng)
+        norms = input_gradient(ctx.discriminator(points), points).norm(dim=1)
+        ctx.log("gp/grad_norm", norms.mean())
+        return self.settings["weight"] * ((norms - 1) ** 2).mean()

@@ -1,0 +1,541 @@
+"""The trainer: one run from a config to a run directory.
+
+The loop knows only the hooks of the components (see ``benchsuite.components``); it never asks
+which objective or regulariser is in use. What it writes, every file atomically:
+
+    config.json       the fully resolved config
+    provenance.json   versions, commit, host, device, times (one segment per resume)
+    checkpoint.pt     models, optimisers, EMA, component state, every RNG state, the step
+    log.csv           losses and diagnostics every ``log_every`` steps
+    status.json       completed, or diverged with the step and the reason
+    samples.png       samples from the final generator (EMA when there is one)
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from benchsuite import io as atomic
+from benchsuite import provenance, registry
+from benchsuite.components import Architecture, Dataset, ExtraNetwork, Objective, Regulariser, StepContext
+from benchsuite.config import RunConfig, from_json
+from benchsuite.diagnostics import input_gradient_norms, lipschitz_upper_bound, parameter_gradient_norm
+from benchsuite.errors import CheckpointError, ConfigError
+
+CHECKPOINT_FORMAT = 1
+FINISHED = ("completed", "diverged")
+
+
+# --- Building a run -------------------------------------------------------------------------------
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA when present, else the CPU; ``requested`` overrides ("cpu", "cuda", "cuda:1")."""
+    if requested:
+        device = torch.device(requested)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {requested!r} was requested but CUDA is not available; use --device cpu")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Setup:
+    """Everything a run is made of, built from its config."""
+
+    config: RunConfig
+    device: torch.device
+    dataset: Dataset
+    architecture: Architecture
+    objective: Objective
+    regularisers: list[Regulariser]
+    generator: nn.Module
+    discriminator: nn.Module
+    extras: dict[str, ExtraNetwork]
+    ema: nn.Module | None
+
+    def player_parameters(self, player: str) -> list[nn.Parameter]:
+        main = self.generator if player == "g" else self.discriminator
+        params = list(main.parameters())
+        for extra in self.extras.values():
+            if extra.player == player:
+                params += list(extra.module.parameters())
+        return params
+
+    def components(self) -> dict[str, Any]:
+        return {"objective": self.objective, **{f"regulariser/{r.name}": r for r in self.regularisers}}
+
+
+def build(config: RunConfig, device: torch.device, data_root: str | None = None) -> Setup:
+    """Instantiate dataset, networks and methods; weights initialised from the run's seed."""
+    torch.manual_seed(config.seed)
+    dataset = registry.get("dataset", config.dataset)(root=data_root, **config.dataset_options)
+    architecture = registry.get("architecture", config.architecture)(
+        dataset.shape, config.z_dim, **config.architecture_options
+    )
+    objective = registry.get("objective", config.objective)(**config.objective_options)
+    regularisers = [
+        registry.get("regulariser", name)(**config.regulariser_options.get(name, {})) for name in config.regularisers
+    ]
+    generator = architecture.generator()
+    discriminator: nn.Module = architecture.discriminator()
+    extras: dict[str, ExtraNetwork] = {}
+    for method in (objective, *regularisers):
+        discriminator = method.wrap_discriminator(discriminator, architecture)
+        for name, extra in method.extra_networks(architecture).items():
+            if name in extras:
+                raise ConfigError(f"two methods of this run both declare an extra network named {name!r}")
+            extras[name] = extra
+    generator.to(device)
+    discriminator.to(device)
+    for extra in extras.values():
+        extra.module.to(device)
+    ema = None
+    if config.ema > 0:
+        ema = copy.deepcopy(generator).requires_grad_(False)
+    return Setup(config, device, dataset, architecture, objective, regularisers, generator, discriminator, extras, ema)
+
+
+def make_optimizer(config: RunConfig, parameters: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=lr, betas=(config.beta1, config.beta2))
+    return torch.optim.RMSprop(parameters, lr=lr)
+
+
+# --- The run directory ----------------------------------------------------------------------------
+
+
+class RunDirectory:
+    """Names of the files of one run."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.provenance = self.path / "provenance.json"
+        self.checkpoint = self.path / "checkpoint.pt"
+        self.log = self.path / "log.csv"
+        self.status = self.path / "status.json"
+        self.samples = self.path / "samples.png"
+        self.metrics = self.path / "metrics.json"
+
+    def read_status(self) -> dict[str, Any] | None:
+        return atomic.read_json(self.status) if self.status.exists() else None
+
+    def read_config(self) -> RunConfig:
+        if not self.config.exists():
+            raise ConfigError(f"{self.path} is not a run directory: it has no config.json")
+        return from_json(self.config.read_text())
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    parts = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    return "; ".join(parts[:6]) + (" ..." if len(parts) > 6 else "")
+
+
+def archive(path: Path) -> Path:
+    """Move a run directory aside (never delete results); returns where it went."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    target = path.with_name(f"{path.name}.replaced-{stamp}")
+    shutil.move(str(path), str(target))
+    return target
+
+
+def prepare(run: RunDirectory, config: RunConfig, force: bool) -> str:
+    """"fresh", "resume" or "finished"; refuses a directory that holds another run's config."""
+    if run.config.exists():
+        try:
+            old = json.loads(run.config.read_text())
+        except (json.JSONDecodeError, OSError) as error:
+            raise ConfigError(f"{run.config} is unreadable ({error}); move the directory away or use --force") from None
+        if old != config.to_dict() and not force:
+            raise ConfigError(
+                f"run directory {run.path} holds a different config ({_differences(old, config.to_dict())}). "
+                "Nothing was changed. Use another --out, or --force to move the old run aside and start over."
+            )
+        status = run.read_status()
+        if force:
+            moved = archive(run.path)
+            print(f"moved the previous run to {moved}", file=sys.stderr)
+            return "fresh"
+        if status and status.get("status") in FINISHED:
+            return "finished"
+        return "resume" if run.checkpoint.exists() else "fresh"
+    if run.path.exists() and any(run.path.iterdir()):
+        if force:
+            moved = archive(run.path)
+            print(f"moved the previous contents to {moved}", file=sys.stderr)
+            return "fresh"
+        raise ConfigError(
+            f"{run.path} exists, is not empty and holds no run config; use another --out or --force"
+        )
+    return "fresh"
+
+
+# --- Checkpoints ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RandomState:
+    data: torch.Generator  # draws real batches (CPU)
+    noise: torch.Generator  # draws z and the methods' randomness (on the device)
+
+    @classmethod
+    def seeded(cls, seed: int, device: torch.device) -> RandomState:
+        data = torch.Generator().manual_seed(seed)
+        noise = torch.Generator(device=device).manual_seed(seed + 1)
+        return cls(data, noise)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "data": self.data.get_state(), "noise": self.noise.get_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        self.data.set_state(state["data"])
+        self.noise.set_state(state["noise"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_state(setup: Setup, optimizers: dict[str, torch.optim.Optimizer], rng: RandomState, step: int) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "config": setup.config.to_dict(),
+        "generator": setup.generator.state_dict(),
+        "discriminator": setup.discriminator.state_dict(),
+        "ema": setup.ema.state_dict() if setup.ema is not None else None,
+        "extras": {name: extra.module.state_dict() for name, extra in setup.extras.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "components": {name: component.state_dict() for name, component in setup.components().items()},
+        "rng": rng.state_dict(),
+    }
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint dict, loaded without unpickling code; a damaged file is one clear error."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except Exception as error:  # torch raises several types for damaged zip and pickle data
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            "Delete it to retrain this run from the start, or restore it from a backup."
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a benchsuite checkpoint of format {CHECKPOINT_FORMAT}")
+    return state
+
+
+def restore(setup: Setup, optimizers: dict[str, torch.optim.Optimizer], rng: RandomState, state: dict) -> int:
+    if state["config"] != setup.config.to_dict():
+        raise CheckpointError("the checkpoint was written by a different config; use --force to start over")
+    setup.generator.load_state_dict(state["generator"])
+    setup.discriminator.load_state_dict(state["discriminator"])
+    if setup.ema is not None:
+        setup.ema.load_state_dict(state["ema"])
+    for name, extra in setup.extras.items():
+        extra.module.load_state_dict(state["extras"][name])
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    for name, component in setup.components().items():
+        component.load_state_dict(state["components"].get(name, {}))
+    rng.load_state_dict(state["rng"])
+    return int(state["step"])
+
+
+# --- The log --------------------------------------------------------------------------------------
+
+
+def read_log(path: Path, up_to_step: int) -> list[dict[str, Any]]:
+    """Rows of an existing log.csv up to a step (a resumed run drops rows past its checkpoint)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if int(row["step"]) <= up_to_step]
+
+
+def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, buffer.getvalue())
+
+
+def _number(value: Any) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _format(value: float) -> str:
+    return repr(float(value))
+
+
+# --- Training -------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, generator: nn.Module, decay: float) -> None:
+    ema_params = list(ema.parameters())
+    torch._foreach_lerp_(ema_params, list(generator.parameters()), 1.0 - decay)
+    for ema_buffer, buffer in zip(ema.buffers(), generator.buffers()):
+        ema_buffer.copy_(buffer)
+
+
+def _perturb(setup: Setup, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+    for regulariser in setup.regularisers:
+        x = regulariser.perturb(x, ctx)
+    return x
+
+
+def _all_finite(modules: list[nn.Module]) -> bool:
+    return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
+
+
+def train(
+    config: RunConfig,
+    out: str | Path,
+    device: str | torch.device | None = None,
+    force: bool = False,
+    data_root: str | None = None,
+    progress: bool | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train one run into ``out``; returns its status dict. ``stop_after`` halts early (for tests)."""
+    run = RunDirectory(out)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    mode = prepare(run, config, force)
+    if mode == "finished":
+        return run.read_status() | {"already_finished": True}
+
+    # Build the networks and the optimisers.
+    setup = build(config, device, data_root)
+    optimizers = {
+        "g": make_optimizer(config, setup.player_parameters("g"), config.lr_g),
+        "d": make_optimizer(config, setup.player_parameters("d"), config.lr_d),
+    }
+    rng = RandomState.seeded(config.seed, device)
+    d_parameters = setup.player_parameters("d")
+    g_parameters = setup.player_parameters("g")
+    needs_grad = frozenset().union(*(r.input_gradients for r in setup.regularisers)) if setup.regularisers else frozenset()
+
+    # Resume from the checkpoint, or start the run directory.
+    start = 0
+    if mode == "resume":
+        start = restore(setup, optimizers, rng, load_checkpoint(run.checkpoint, device))
+    else:
+        run.path.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(run.config, config.to_json() + "\n")
+    rows = read_log(run.log, start)
+    history = atomic.read_json(run.provenance).get("segments", []) if run.provenance.exists() and start else []
+    segment = {"started": provenance.now(), "from_step": start}
+    base_provenance = provenance.collect(device)
+    diagnostics_rng = torch.Generator(device=device)
+
+    def save_provenance(steps_done: int, seconds: float) -> None:
+        segment.update(ended=provenance.now(), to_step=steps_done, wall_seconds=round(seconds, 3),
+                       steps_per_second=round((steps_done - start) / seconds, 3) if seconds > 0 else None)
+        segments = history + [segment]
+        atomic.write_json(run.provenance, base_provenance | {
+            "run_id": config.run_id,
+            "segments": segments,
+            "wall_seconds": round(sum(s.get("wall_seconds", 0.0) for s in segments), 3),
+        })
+
+    def finish(status: dict[str, Any], steps_done: int, seconds: float) -> dict[str, Any]:
+        write_log(run.log, rows)
+        save_provenance(steps_done, seconds)
+        atomic.write_json(run.status, status)
+        return status
+
+    bad_d = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
+    bad_g = torch.full((), -1, dtype=torch.long, device=device)
+    bar = _progress_bar(config, start, progress)
+    began = time.perf_counter()
+    setup.generator.train()
+    setup.discriminator.train()
+    end = config.steps if stop_after is None else min(config.steps, stop_after)
+    for step in range(start + 1, end + 1):
+        logging = step % config.log_every == 0 or step == 1
+
+        # Discriminator steps.
+        setup.discriminator.requires_grad_(True)
+        for _ in range(config.n_critic):
+            real = setup.dataset.sample(config.batch_size, rng.data).to(device, non_blocking=True)
+            z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
+            with torch.no_grad():
+                fake = setup.generator(z)
+            ctx = StepContext(step, config.steps, "d", setup.generator, setup.discriminator, z, fake, real=real,
+                              networks={n: e.module for n, e in setup.extras.items()}, rng=rng.noise)
+            for regulariser in setup.regularisers:
+                regulariser.begin_phase(ctx)
+            ctx.real_input = _perturb(setup, real, ctx)
+            ctx.fake_input = _perturb(setup, fake, ctx)
+            if "real" in needs_grad:
+                ctx.real_input = ctx.real_input.detach().requires_grad_(True)
+            if "fake" in needs_grad:
+                ctx.fake_input = ctx.fake_input.detach().requires_grad_(True)
+            ctx.out_real = setup.discriminator(ctx.real_input)
+            ctx.out_fake = setup.discriminator(ctx.fake_input)
+            loss_d = setup.objective.discriminator_loss(ctx.out_real, ctx.out_fake, ctx)
+            for regulariser in setup.regularisers:
+                penalty = regulariser.discriminator_penalty(ctx)
+                if penalty is not None:
+                    loss_d = loss_d + penalty
+            optimizers["d"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            optimizers["d"].step()
+            for regulariser in setup.regularisers:
+                regulariser.after_discriminator_step(ctx)
+        bad_d = torch.where((bad_d < 0) & ~torch.isfinite(loss_d.detach()), step, bad_d)
+        d_ctx = ctx
+        if logging:
+            grad_norm_d = parameter_gradient_norm(d_parameters)
+
+        # Generator step.
+        setup.discriminator.requires_grad_(False)
+        z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
+        fake = setup.generator(z)
+        ctx = StepContext(step, config.steps, "g", setup.generator, setup.discriminator, z, fake,
+                          networks={n: e.module for n, e in setup.extras.items()}, rng=rng.noise)
+        for regulariser in setup.regularisers:
+            regulariser.begin_phase(ctx)
+        ctx.fake_input = _perturb(setup, fake, ctx)
+        ctx.out_fake = setup.discriminator(ctx.fake_input)
+        loss_g = setup.objective.generator_loss(ctx.out_fake, ctx)
+        for regulariser in setup.regularisers:
+            penalty = regulariser.generator_penalty(ctx)
+            if penalty is not None:
+                loss_g = loss_g + penalty
+        optimizers["g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        if logging:
+            grad_norm_g = parameter_gradient_norm(g_parameters)
+        optimizers["g"].step()
+        if setup.ema is not None:
+            update_ema(setup.ema, setup.generator, config.ema)
+        bad_g = torch.where((bad_g < 0) & ~torch.isfinite(loss_g.detach()), step, bad_g)
+
+        # Log losses and diagnostics.
+        if logging:
+            row: dict[str, Any] = {
+                "step": step,
+                "loss_d": loss_d.detach(),
+                "loss_g": loss_g.detach(),
+                "d_real_mean": d_ctx.out_real.detach().mean(),
+                "d_fake_mean": d_ctx.out_fake.detach().mean(),
+                "grad_norm_d": grad_norm_d,
+                "grad_norm_g": grad_norm_g,
+            }
+            if config.diagnostics:
+                diagnostics_rng.manual_seed(config.seed * 1_000_003 + step)
+                row |= input_gradient_norms(setup.discriminator, d_ctx.real_input, d_ctx.fake_input, diagnostics_rng)
+                row["lipschitz_bound"] = lipschitz_upper_bound(setup.discriminator)
+            row |= d_ctx.scalars | ctx.scalars
+            rows.append({key: value if key == "step" else _format(_number(value)) for key, value in row.items()})
+
+        # Stop a diverged run; it is a result, not a crash.
+        checkpointing = step % config.checkpoint_every == 0 or step == end
+        if logging or checkpointing:
+            reason = _divergence(int(bad_d), int(bad_g), setup)
+            if reason is not None:
+                bar.close()
+                first = min(s for s in (int(bad_d), int(bad_g)) if s > 0) if reason[0] else step
+                return finish({"status": "diverged", "step": first, "reason": reason[1]}, step,
+                              time.perf_counter() - began)
+
+        # Save a checkpoint.
+        if checkpointing:
+            atomic.save_torch(run.checkpoint, checkpoint_state(setup, optimizers, rng, step))
+            write_log(run.log, rows)
+            save_provenance(step, time.perf_counter() - began)
+        bar.update(1)
+
+    bar.close()
+    seconds = time.perf_counter() - began
+    if end < config.steps:
+        return {"status": "stopped", "step": end}
+    setup.dataset.save_samples(sample(setup, 1000, seed=config.seed), run.samples)
+    return finish({"status": "completed", "step": config.steps}, config.steps, seconds)
+
+
+def _divergence(bad_d: int, bad_g: int, setup: Setup) -> tuple[bool, str] | None:
+    """(whether a loss went bad, the reason) or None while everything is finite."""
+    if bad_d > 0 and (bad_g < 0 or bad_d <= bad_g):
+        return True, f"non-finite discriminator loss at step {bad_d}"
+    if bad_g > 0:
+        return True, f"non-finite generator loss at step {bad_g}"
+    modules = [setup.generator, setup.discriminator] + [e.module for e in setup.extras.values()]
+    if not _all_finite(modules):
+        return False, "non-finite weights"
+    return None
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(config: RunConfig, start: int, enabled: bool | None) -> Any:
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=config.steps, initial=start, desc=config.run_id, unit="step", dynamic_ncols=True)
+
+
+# --- Sampling -------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def sample(setup: Setup, n: int, seed: int, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` samples from the EMA generator when there is one, else the generator; deterministic in seed."""
+    generator = setup.ema if setup.ema is not None else setup.generator
+    was_training = generator.training
+    generator.eval()
+    noise = torch.Generator(device=setup.device).manual_seed(10_000_019 + seed)
+    chunks = []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        z = torch.randn(count, setup.config.z_dim, device=setup.device, generator=noise)
+        chunks.append(generator(z).float().cpu())
+    generator.train(was_training)
+    return torch.cat(chunks)
+
+
+def load_for_evaluation(run_dir: str | Path, device: torch.device, data_root: str | None = None) -> Setup:
+    """The run's networks with the weights of its final checkpoint."""
+    run = RunDirectory(run_dir)
+    config = run.read_config()
+    setup = build(config, device, data_root)
+    state = load_checkpoint(run.checkpoint, device)
+    setup.generator.load_state_dict(state["generator"])
+    if setup.ema is not None:
+        setup.ema.load_state_dict(state["ema"])
+    return setup
+
