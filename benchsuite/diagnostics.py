@@ -8,6 +8,8 @@ gradients with respect to inputs only, so turning them on or off never changes a
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -23,6 +25,18 @@ def parameter_gradient_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
+@contextmanager
+def measuring(module: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the duration: reading a spectrally normalised weight in training mode would
+    run a power-iteration step and so change training."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 def lipschitz_upper_bound(module: nn.Module) -> float:
     """Product over D's linear and conv layers of their spectral norms (activations are 1-Lipschitz).
 
@@ -31,11 +45,13 @@ def lipschitz_upper_bound(module: nn.Module) -> float:
     diagnostic of trend, not a certificate, for networks with residual or normalising parts.
     """
     bound = 1.0
-    for layer in module.modules():
+    with measuring(module):
+        layers = [(layer, layer.weight.detach().float()) for layer in module.modules()
+                  if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    for layer, weight in layers:
         if isinstance(layer, nn.Linear):
-            bound *= float(torch.linalg.matrix_norm(layer.weight.detach().float(), ord=2))
-        elif isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            weight = layer.weight.detach().float()
+            bound *= float(torch.linalg.matrix_norm(weight, ord=2))
+        else:
             area = math.prod(layer.kernel_size)
             bound *= math.sqrt(area) * float(torch.linalg.matrix_norm(weight.reshape(weight.shape[0], -1), ord=2))
     return bound
@@ -45,9 +61,7 @@ def input_gradient_norms(
     discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
     """Mean ||grad_x D|| at real points, fake points and real-fake interpolates."""
-    was_training = discriminator.training
-    discriminator.eval()
-    try:
+    with measuring(discriminator):
         results = {}
         with torch.enable_grad():
             for name, points in (
@@ -57,6 +71,4 @@ def input_gradient_norms(
             ):
                 outputs = discriminator(points)
                 results[f"grad_x_d_{name}"] = input_gradient(outputs, points, create_graph=False).norm(dim=1).mean()
-    finally:
-        discriminator.train(was_training)
     return results

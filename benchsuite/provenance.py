@@ -29,6 +29,7 @@ def package_versions() -> dict[str, str | None]:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
+    versions["torch"] = torch.__version__  # the local suffix (+cu130, +cpu) names the build
     return versions
 
 

@@ -75,6 +75,15 @@ class Setup:
                 params += list(extra.module.parameters())
         return params
 
+    @property
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {name: extra.module for name, extra in self.extras.items()}
+
+    @property
+    def input_gradients(self) -> frozenset[str]:
+        """Which of D's inputs some regulariser differentiates with respect to."""
+        return frozenset().union(*(r.input_gradients for r in self.regularisers))
+
     def components(self) -> dict[str, Any]:
         return {"objective": self.objective, **{f"regulariser/{r.name}": r for r in self.regularisers}}
 
@@ -236,7 +245,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         raise CheckpointError(f"no checkpoint at {path}") from None
     except Exception as error:  # torch raises several types for damaged zip and pickle data
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            f"checkpoint {path} is corrupt or truncated ({type(error).__name__}: {str(error)[:200]}). "
             "Delete it to retrain this run from the start, or restore it from a backup."
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -335,9 +344,6 @@ def train(
         "d": make_optimizer(config, setup.player_parameters("d"), config.lr_d),
     }
     rng = RandomState.seeded(config.seed, device)
-    d_parameters = setup.player_parameters("d")
-    g_parameters = setup.player_parameters("g")
-    needs_grad = frozenset().union(*(r.input_gradients for r in setup.regularisers)) if setup.regularisers else frozenset()
 
     # Resume from the checkpoint, or start the run directory.
     start = 0
@@ -379,61 +385,13 @@ def train(
         logging = step % config.log_every == 0 or step == 1
 
         # Discriminator steps.
-        setup.discriminator.requires_grad_(True)
-        for _ in range(config.n_critic):
-            real = setup.dataset.sample(config.batch_size, rng.data).to(device, non_blocking=True)
-            z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
-            with torch.no_grad():
-                fake = setup.generator(z)
-            ctx = StepContext(step, config.steps, "d", setup.generator, setup.discriminator, z, fake, real=real,
-                              networks={n: e.module for n, e in setup.extras.items()}, rng=rng.noise)
-            for regulariser in setup.regularisers:
-                regulariser.begin_phase(ctx)
-            ctx.real_input = _perturb(setup, real, ctx)
-            ctx.fake_input = _perturb(setup, fake, ctx)
-            if "real" in needs_grad:
-                ctx.real_input = ctx.real_input.detach().requires_grad_(True)
-            if "fake" in needs_grad:
-                ctx.fake_input = ctx.fake_input.detach().requires_grad_(True)
-            ctx.out_real = setup.discriminator(ctx.real_input)
-            ctx.out_fake = setup.discriminator(ctx.fake_input)
-            loss_d = setup.objective.discriminator_loss(ctx.out_real, ctx.out_fake, ctx)
-            for regulariser in setup.regularisers:
-                penalty = regulariser.discriminator_penalty(ctx)
-                if penalty is not None:
-                    loss_d = loss_d + penalty
-            optimizers["d"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            optimizers["d"].step()
-            for regulariser in setup.regularisers:
-                regulariser.after_discriminator_step(ctx)
-        bad_d = torch.where((bad_d < 0) & ~torch.isfinite(loss_d.detach()), step, bad_d)
-        d_ctx = ctx
-        if logging:
-            grad_norm_d = parameter_gradient_norm(d_parameters)
+        for critic_step in range(config.n_critic):
+            measure = logging and critic_step == config.n_critic - 1
+            loss_d, d_ctx = discriminator_step(setup, optimizers["d"], rng, step, measure_gradient=measure)
+            bad_d = torch.where((bad_d < 0) & ~torch.isfinite(loss_d.detach()), step, bad_d)
 
         # Generator step.
-        setup.discriminator.requires_grad_(False)
-        z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
-        fake = setup.generator(z)
-        ctx = StepContext(step, config.steps, "g", setup.generator, setup.discriminator, z, fake,
-                          networks={n: e.module for n, e in setup.extras.items()}, rng=rng.noise)
-        for regulariser in setup.regularisers:
-            regulariser.begin_phase(ctx)
-        ctx.fake_input = _perturb(setup, fake, ctx)
-        ctx.out_fake = setup.discriminator(ctx.fake_input)
-        loss_g = setup.objective.generator_loss(ctx.out_fake, ctx)
-        for regulariser in setup.regularisers:
-            penalty = regulariser.generator_penalty(ctx)
-            if penalty is not None:
-                loss_g = loss_g + penalty
-        optimizers["g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        if logging:
-            grad_norm_g = parameter_gradient_norm(g_parameters)
-        optimizers["g"].step()
-        if setup.ema is not None:
-            update_ema(setup.ema, setup.generator, config.ema)
+        loss_g, ctx = generator_step(setup, optimizers["g"], rng, step, measure_gradient=logging)
         bad_g = torch.where((bad_g < 0) & ~torch.isfinite(loss_g.detach()), step, bad_g)
 
         # Log losses and diagnostics.
@@ -444,8 +402,6 @@ def train(
                 "loss_g": loss_g.detach(),
                 "d_real_mean": d_ctx.out_real.detach().mean(),
                 "d_fake_mean": d_ctx.out_fake.detach().mean(),
-                "grad_norm_d": grad_norm_d,
-                "grad_norm_g": grad_norm_g,
             }
             if config.diagnostics:
                 diagnostics_rng.manual_seed(config.seed * 1_000_003 + step)
@@ -477,6 +433,71 @@ def train(
         return {"status": "stopped", "step": end}
     setup.dataset.save_samples(sample(setup, 1000, seed=config.seed), run.samples)
     return finish({"status": "completed", "step": config.steps}, config.steps, seconds)
+
+
+def discriminator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomState, step: int,
+                       measure_gradient: bool = False) -> tuple[torch.Tensor, StepContext]:
+    """One update of D (and of the extra networks D's player owns) on a fresh real and fake batch."""
+    config, device = setup.config, setup.device
+    setup.discriminator.requires_grad_(True)
+    real = setup.dataset.sample(config.batch_size, rng.data).to(device, non_blocking=True)
+    z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
+    with torch.no_grad():
+        fake = setup.generator(z)
+    ctx = StepContext(step, config.steps, "d", setup.generator, setup.discriminator, z, fake, real=real,
+                      networks=setup.extra_modules, rng=rng.noise)
+    for regulariser in setup.regularisers:
+        regulariser.begin_phase(ctx)
+    ctx.real_input = _perturb(setup, real, ctx)
+    ctx.fake_input = _perturb(setup, fake, ctx)
+    if "real" in setup.input_gradients:
+        ctx.real_input = ctx.real_input.detach().requires_grad_(True)
+    if "fake" in setup.input_gradients:
+        ctx.fake_input = ctx.fake_input.detach().requires_grad_(True)
+    ctx.out_real = setup.discriminator(ctx.real_input)
+    ctx.out_fake = setup.discriminator(ctx.fake_input)
+    loss = setup.objective.discriminator_loss(ctx.out_real, ctx.out_fake, ctx)
+    for regulariser in setup.regularisers:
+        penalty = regulariser.discriminator_penalty(ctx)
+        if penalty is not None:
+            loss = loss + penalty
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if measure_gradient:
+        ctx.log("grad_norm_d", parameter_gradient_norm(setup.player_parameters("d")))
+    optimizer.step()
+    for regulariser in setup.regularisers:
+        regulariser.after_discriminator_step(ctx)
+    return loss, ctx
+
+
+def generator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomState, step: int,
+                   measure_gradient: bool = False) -> tuple[torch.Tensor, StepContext]:
+    """One update of G (and of the extra networks G's player owns); D is held fixed."""
+    config, device = setup.config, setup.device
+    # D takes no parameter gradients here: G's loss only needs gradients through D to its input.
+    setup.discriminator.requires_grad_(False)
+    z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
+    fake = setup.generator(z)
+    ctx = StepContext(step, config.steps, "g", setup.generator, setup.discriminator, z, fake,
+                      networks=setup.extra_modules, rng=rng.noise)
+    for regulariser in setup.regularisers:
+        regulariser.begin_phase(ctx)
+    ctx.fake_input = _perturb(setup, fake, ctx)
+    ctx.out_fake = setup.discriminator(ctx.fake_input)
+    loss = setup.objective.generator_loss(ctx.out_fake, ctx)
+    for regulariser in setup.regularisers:
+        penalty = regulariser.generator_penalty(ctx)
+        if penalty is not None:
+            loss = loss + penalty
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if measure_gradient:
+        ctx.log("grad_norm_g", parameter_gradient_norm(setup.player_parameters("g")))
+    optimizer.step()
+    if setup.ema is not None:
+        update_ema(setup.ema, setup.generator, config.ema)
+    return loss, ctx
 
 
 def _divergence(bad_d: int, bad_g: int, setup: Setup) -> tuple[bool, str] | None:
