@@ -9,6 +9,7 @@ setting of Unrolled GAN (Metz et al. 2017) and VEEGAN (Srivastava et al. 2017); 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from pathlib import Path
 from abc import abstractmethod
 from typing import Any, ClassVar
@@ -35,13 +36,21 @@ class GaussianMixture(Dataset):
     def std(self) -> float:
         return float(self.settings["std"])
 
-    @property
-    @abstractmethod
+    @cached_property
     def centres(self) -> torch.Tensor:
+        """(modes, 2) float64 tensor of mode centres (computed once: settings never change)."""
+        return self.mode_centres()
+
+    @cached_property
+    def _centres32(self) -> torch.Tensor:
+        return self.centres.to(torch.float32)
+
+    @abstractmethod
+    def mode_centres(self) -> torch.Tensor:
         """(modes, 2) float64 tensor of mode centres."""
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        centres = self.centres.to(torch.float32)
+        centres = self._centres32
         modes = torch.randint(len(centres), (n,), generator=generator)
         noise = torch.randn(n, 2, generator=generator)
         return centres[modes] + self.std * noise
@@ -76,8 +85,7 @@ class Ring(GaussianMixture):
 
     options: ClassVar[dict[str, Any]] = {"modes": 8, "radius": 2.0, "std": 0.02}
 
-    @property
-    def centres(self) -> torch.Tensor:
+    def mode_centres(self) -> torch.Tensor:
         n = self.settings["modes"]
         if n < 1:
             raise ConfigError("dataset option 'modes' must be >= 1")
@@ -92,8 +100,7 @@ class Grid(GaussianMixture):
 
     options: ClassVar[dict[str, Any]] = {"side": 5, "spacing": 2.0, "std": 0.05}
 
-    @property
-    def centres(self) -> torch.Tensor:
+    def mode_centres(self) -> torch.Tensor:
         side = self.settings["side"]
         if side < 1:
             raise ConfigError("dataset option 'side' must be >= 1")
