@@ -133,6 +133,22 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(x)).reshape(x.shape[0])
 
+    @torch.no_grad()
+    def feature_width(self, sample_shape: tuple[int, ...]) -> int:
+        """F of ``features``, measured on a dummy batch in eval mode so that no state changes."""
+        was_training = self.training
+        self.eval()
+        try:
+            parameter = next(self.parameters(), None)
+            device = parameter.device if parameter is not None else None
+            return int(self.features(torch.zeros(2, *sample_shape, device=device)).shape[1])
+        finally:
+            self.train(was_training)
+
+    def new_head(self, architecture: Architecture, in_features: int) -> nn.Module:
+        """A fresh head on features of another width, for a method that inserts a layer before it (vdb)."""
+        return architecture.discriminator_head(in_features)
+
 
 class Architecture(Component):
     """Builds the networks for data of a given shape. Extra parts (decoder, encoder) on request."""
