@@ -114,6 +114,72 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train-extractor ------------------------------------------------------------------------------
+
+
+@command("train-extractor")
+def train_extractor_command(args: argparse.Namespace) -> int:
+    from benchsuite.config import parse_value
+    from benchsuite.datasets._image import ImageDataset
+    from benchsuite.metrics.extractors import read_classifier, train_classifier
+    from benchsuite.train import pick_device
+
+    _load_plugins_from(args)
+    options = {}
+    for assignment in args.set or []:
+        key, sep, text = assignment.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects OPTION=value (a dataset option), got {assignment!r}")
+        options[key.strip().removeprefix("dataset.")] = parse_value(text)
+    dataset = registry.get("dataset", args.dataset)(root=args.data_root, **options)
+    if not isinstance(dataset, ImageDataset):
+        raise ConfigError(f"dataset {args.dataset!r} is not an image dataset; the classifier extractor scores images")
+    base = dataset.classifier_dataset()
+    if base is not dataset:
+        print(f"{dataset.name} is scored channel by channel with the classifier of {base.name}")
+    overrides = {"steps": args.steps} if args.steps else {}
+    path = train_classifier(base, pick_device(args.device), progress=False if args.quiet else None, **overrides)
+    record = read_classifier(path)
+    print(f"classifier for {base.name}: held-out accuracy {record['accuracy']:.4f} "
+          f"on {record['test_images']} test images -> {path}")
+    return 0
+
+
+# --- aggregate and report (the pipeline's last two steps) -----------------------------------------
+
+
+@command("aggregate")
+def aggregate_command(args: argparse.Namespace) -> int:
+    from benchsuite.aggregate import find_run_dirs, write_tables
+
+    run_dirs = args.run_dirs or find_run_dirs(args.runs)
+    objective, _, regulariser = args.baseline.partition(":")
+    if not objective or not regulariser:
+        raise ConfigError(f"--baseline expects OBJECTIVE:REGULARISER, got {args.baseline!r}")
+    better = {}
+    for item in args.better or []:
+        metric, _, direction = item.partition("=")
+        if direction not in ("higher", "lower"):
+            raise ConfigError(f"--better expects METRIC=higher or METRIC=lower, got {item!r}")
+        better[metric] = direction
+    runs_path, summary_path = write_tables(
+        run_dirs, args.out, baseline={"objective": objective, "regulariser": regulariser},
+        resamples=args.bootstrap, confidence=args.confidence, seed=args.seed, better=better,
+    )
+    print(f"{len(run_dirs)} runs -> {runs_path}, {summary_path}")
+    return 0
+
+
+@command("report")
+def report_command(args: argparse.Namespace) -> int:
+    from benchsuite.report import build, load_grid_config
+
+    out = build(args.tables, args.out, figures=args.figures, grid_config=load_grid_config(args.grid_config),
+                title=args.title, template=args.template)
+    print(f"report: {out.resolve()}")
+    return 0
+
+
 # --- the parser -----------------------------------------------------------------------------------
 
 
@@ -148,6 +214,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="METRIC.OPTION=VALUE", help="metric option, e.g. modes.min_samples=10")
     p.add_argument("--device")
     p.add_argument("--data-root")
+
+    p = sub.add_parser("train-extractor", help="train the classifier feature extractor of an image dataset")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--set", action="append", metavar="OPTION=VALUE", help="dataset option, e.g. size=32")
+    p.add_argument("--steps", type=int, help="training steps (default: the dataset's)")
+    p.add_argument("--plugin", action="append", help="a component file of your own to load first")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
+    p.add_argument("--data-root", help="where image datasets live")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("aggregate", help="run directories -> tables/runs.csv and tables/summary.csv")
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to include (default: every run under --runs)")
+    p.add_argument("--runs", default="results/runs", help="where to look for runs when none are named")
+    p.add_argument("--out", default="results/tables", help="directory of the two tables")
+    p.add_argument("--baseline", default="nonsaturating:none", metavar="OBJECTIVE:REGULARISER",
+                   help="the cell every other cell of a dataset is compared with")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the intervals")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--better", action="append", metavar="METRIC=higher|lower",
+                   help="direction of a metric the suite does not know")
+
+    p = sub.add_parser("report", help="tables -> one self-contained HTML report")
+    p.add_argument("--tables", default="results/tables", help="directory holding runs.csv and summary.csv")
+    p.add_argument("--out", default="results/report.html")
+    p.add_argument("--figures", help="also write each figure as a PNG into this directory")
+    p.add_argument("--grid-config", help="the pipeline config to show (a YAML or JSON file, or inline JSON)")
+    p.add_argument("--title", help="title of the page (default: the config's report.title)")
+    p.add_argument("--template", help="the Jinja2 template (default: report/report.html.j2 of the source tree)")
     return main
 
 
