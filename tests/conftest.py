@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,12 @@ import pytest
 import torch
 
 from benchsuite.config import RunConfig, resolve
+
+# One thread per test process (and per CLI subprocess, through the environment): the suite's
+# networks are tiny, and two threads on two cores shared with other work spin against each other
+# and run many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 TINY = {"steps": 6, "batch_size": 32, "log_every": 2, "checkpoint_every": 3}
 

@@ -60,7 +60,7 @@ def test_one_discriminator_and_one_generator_step(objective, regulariser, archit
     loss_d, d_ctx = discriminator_step(setup, optimizers["d"], rng, step=1, measure_gradient=True)
     loss_g, g_ctx = generator_step(setup, optimizers["g"], rng, step=1, measure_gradient=True)
 
-    assert math.isfinite(float(loss_d)) and math.isfinite(float(loss_g))
+    assert math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())
     assert float(d_ctx.scalars["grad_norm_d"]) > 0, "D received no gradient"
     assert float(g_ctx.scalars["grad_norm_g"]) > 0, "G received no gradient"
     assert all(math.isfinite(float(v)) for v in (d_ctx.scalars | g_ctx.scalars).values())
