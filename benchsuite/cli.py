@@ -73,16 +73,42 @@ def train_command(args: argparse.Namespace) -> int:
     from benchsuite.train import train
 
     settings, base = user_config(args)
+    if args.seeds is not None:
+        return train_seeds_command(args, settings, base)
+    if args.sequential:
+        raise ConfigError("--sequential goes with --seeds (it says how several seeds share this process)")
     config = resolve(settings, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id
     status = train(config, out, device=args.device, force=args.force, data_root=args.data_root,
                    progress=False if args.quiet else None)
+    _report(config.run_id, status, out)
+    return 0
+
+
+def train_seeds_command(args: argparse.Namespace, settings: dict[str, Any], base: Path | None) -> int:
+    """``train --seeds 0-7``: one run directory per seed under --out, trained in this one process."""
+    import dataclasses
+
+    from benchsuite.batched import parse_seeds, seed_directory, train_seeds
+    from benchsuite.config import resolve
+
+    seeds = parse_seeds(args.seeds)
+    config = resolve(settings | {"seed": seeds[0]}, base=base)
+    out = Path(args.out) if args.out else Path("results/runs") / config.run_id.rsplit("/", 1)[0]
+    statuses = train_seeds(config, seeds, out, device=args.device, force=args.force, data_root=args.data_root,
+                           progress=False if args.quiet else None, sequential=args.sequential)
+    for seed in seeds:
+        seed_config = dataclasses.replace(config, seed=seed)
+        _report(seed_config.run_id, statuses[seed], seed_directory(out, seed_config))
+    return 0
+
+
+def _report(run_id: str, status: dict[str, Any], out: Path) -> None:
     if status.get("already_finished"):
-        print(f"{config.run_id}: already {status['status']} in {out}; nothing to do (use --force to retrain)")
+        print(f"{run_id}: already {status['status']} in {out}; nothing to do (use --force to retrain)")
     else:
         detail = f" at step {status['step']}: {status['reason']}" if status["status"] == "diverged" else ""
-        print(f"{config.run_id}: {status['status']}{detail} -> {out}")
-    return 0
+        print(f"{run_id}: {status['status']}{detail} -> {out}")
 
 
 # --- evaluate -------------------------------------------------------------------------------------
@@ -197,9 +223,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", help="architecture")
     p.add_argument("--objective")
     p.add_argument("--regulariser", help="a name, names joined by '+', 'none' or 'default'")
-    p.add_argument("--seed", type=int)
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int)
+    seeds.add_argument("--seeds", metavar="SEEDS",
+                       help="several seeds in this one process, e.g. 0-7 or 0,2,5: one run directory per seed "
+                            "under --out, named like the single runs (s0, s1, ...); see docs/speed.md")
+    p.add_argument("--sequential", action="store_true",
+                   help="with --seeds: train the seeds one after another instead of vectorised")
     p.add_argument("--steps", type=int, help="generator updates")
-    p.add_argument("--out", help="run directory (default results/runs/RUN_ID)")
+    p.add_argument("--out", help="run directory (default results/runs/RUN_ID; with --seeds the directory above "
+                                 "the seeds' run directories, default results/runs/DATASET/ARCH/OBJECTIVE/REG)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override: lr_d=1e-4, dataset.radius=1, architecture.width=256, regulariser.r1.gamma=1")
     p.add_argument("--plugin", action="append", help="a component file of your own")
@@ -253,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchsuiteError as error:
         print(f"benchsuite: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (e.g. `benchsuite list | head`)
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("benchsuite: interrupted; a run resumes from its last checkpoint", file=sys.stderr)
         return 130

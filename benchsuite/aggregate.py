@@ -1,0 +1,385 @@
+"""Run directories -> two tidy tables: one row per run, and statistics across seeds per method.
+
+``runs.csv``: one row per run with its grid coordinates, the regularisers its spec resolved to, its
+status (and the step and reason of a divergence), every metric under its own name, every resolved
+hyperparameter under ``config.`` (``config.lr_d``; component options as ``config.dataset.radius``,
+``config.regulariser.r1.gamma``), the evaluation settings (``eval.<metric>.<option>``) and wall
+times in seconds.
+
+``summary.csv``: one row per (dataset, architecture, objective, regulariser, variant) and metric.
+``variant`` is the hash a run id carries when its settings differ from the method's defaults
+(``defaults`` when they do not), so cells set up differently are never pooled. Per row: the number of seeds, how many completed and how
+many diverged; over the seeds that produced a value, n, the mean, the standard deviation (n - 1),
+the median and a percentile bootstrap confidence interval of the mean; and, against the dataset's
+baseline cell of the same architecture (``nonsaturating`` x ``none`` unless told otherwise), the
+difference of means with a bootstrap interval and the two-sided Mann-Whitney U p-value. A diverged
+run has no metric values; it counts in ``diverged``, never as a number.
+
+``best`` marks, per dataset and metric with a known direction, the cell with the best mean when its
+interval does not overlap the interval of any other cell; ``tied_with_best`` marks the cells whose
+intervals overlap the leader's (the leader included), i.e. those the seeds cannot tell apart.
+
+Everything here reads JSON and CSV only (no torch), and the bootstrap of each row draws from its
+own generator, seeded from the configured seed and the row's name: the tables are identical however
+often, in whatever order and with whatever other cells they are rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchsuite.errors import ConfigError
+
+COORDINATES = ["dataset", "architecture", "objective", "regulariser", "variant"]
+CELL_COLUMNS = ["dataset", "architecture", "objective", "regulariser", "regularisers", "variant"]
+TIMING_COLUMNS = ["train_seconds", "eval_seconds"]
+DEFAULT_VARIANT = "defaults"  # the variant of runs with their method's default settings (no hash)
+
+# Which way is better, for the metrics the suite computes. A metric missing here is summarised but
+# never ranked (add it under aggregate.better in the pipeline config).
+BETTER = {
+    "modes_covered": "higher",
+    "high_quality": "higher",
+    "mode_kl": "lower",
+    "fid": "lower",
+    "kid_mean": "lower",
+    "is_mean": "higher",
+    "precision": "higher",
+    "recall": "higher",
+    "density": "higher",
+    "coverage": "higher",
+}
+
+# Values that describe the reference or the measurement rather than the run: kept in runs.csv,
+# left out of the statistics (a mode count's maximum, the extractor's accuracy, the size of the
+# reference set, the spread of IS and KID over their own subsets within one run).
+REFERENCE_SUFFIXES = ("_total", "_max")
+NOT_SUMMARISED = frozenset({"classifier_accuracy", "reference_samples", "is_std", "kid_std"})
+
+
+def write_atomically(path: str | Path, data: str | bytes) -> None:
+    """Write a file so that a reader sees the old or the new one, never half of one.
+
+    ``benchsuite.io`` does the same but imports torch; aggregation and the report run in an
+    environment without it (envs/report.yaml).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates the file readable by its owner only; results are for everyone the umask allows.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key in sorted(value):
+            _flatten(f"{prefix}.{key}" if prefix else str(key), value[key], into)
+    elif isinstance(value, (list, tuple)):
+        into[prefix] = json.dumps(value)
+    else:
+        into[prefix] = value
+
+
+def _read_json(path: Path) -> Any | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} is unreadable ({error}); rerun the job that writes it") from None
+
+
+def split_run_id(run_id: str) -> dict[str, Any]:
+    """Coordinates of ``dataset/architecture/objective/regulariser/s<seed>[-<hash8>]``."""
+    parts = run_id.split("/")
+    if len(parts) != 5 or not parts[4].startswith("s"):
+        raise ConfigError(f"{run_id!r} is not a run id (dataset/architecture/objective/regulariser/s<seed>)")
+    seed, _, variant = parts[4][1:].partition("-")
+    return {"dataset": parts[0], "architecture": parts[1], "objective": parts[2], "regulariser": parts[3],
+            "seed": int(seed), "variant": variant or DEFAULT_VARIANT}
+
+
+def resolved_regularisers(config: dict[str, Any]) -> str:
+    """The regularisers a run used, joined by '+' in the order of its spec ('none' for none)."""
+    used = list(config.get("regulariser_options") or {})
+    spec = [part for part in str(config.get("regulariser", "none")).split("+") if part not in ("none", "default")]
+    ordered = [name for name in spec if name in used] + [name for name in used if name not in spec]
+    return "+".join(ordered) or "none"
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """One row of runs.csv from a run directory."""
+    run_dir = Path(run_dir)
+    config = _read_json(run_dir / "config.json")
+    if config is None:
+        raise ConfigError(f"{run_dir} is not a run directory: it has no config.json")
+    status = _read_json(run_dir / "status.json") or {"status": "unfinished"}
+    metrics = _read_json(run_dir / "metrics.json")
+    provenance = _read_json(run_dir / "provenance.json") or {}
+    run_id = (metrics or {}).get("run_id") or provenance.get("run_id")
+    if not run_id:
+        raise ConfigError(f"{run_dir} has neither metrics.json nor provenance.json naming its run id")
+
+    row: dict[str, Any] = {"run_id": run_id, **split_run_id(run_id)}
+    row["regularisers"] = resolved_regularisers(config)
+    row["status"] = status.get("status")
+    if metrics is None and row["status"] in ("completed", "diverged"):
+        row["status"] = f"{row['status']} (not evaluated)"
+    row["diverged_step"] = status.get("step") if status.get("status") == "diverged" else None
+    row["reason"] = status.get("reason")
+    values: dict[str, Any] = {}
+    _flatten("", (metrics or {}).get("values") or {}, values)
+    row.update(values)
+    row["missing_reason"] = (metrics or {}).get("missing_reason")
+    row["n_samples"] = (metrics or {}).get("n_samples")
+    settings: dict[str, Any] = {}
+    _flatten("eval", (metrics or {}).get("settings") or {}, settings)
+    row.update(settings)
+    for key in sorted(config):
+        if key in ("dataset", "architecture", "objective", "regulariser", "seed", "plugins"):
+            continue
+        if key.endswith("_options"):
+            _flatten(f"config.{key[: -len('_options')]}", config[key], row)
+        else:
+            row[f"config.{key}"] = config[key]
+    row["train_seconds"] = provenance.get("wall_seconds")
+    row["eval_seconds"] = (metrics or {}).get("seconds")
+    row["run_dir"] = str(run_dir)
+    row["_metrics"] = list(values)
+    return row
+
+
+def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, list[str]]:
+    """runs.csv as a data frame, sorted by cell and seed, and the names of its metric columns."""
+    rows = [read_run(path) for path in run_dirs]
+    if not rows:
+        raise ConfigError("no run directories to aggregate")
+    seen: dict[str, str] = {}
+    for row in rows:
+        if row["run_id"] in seen:
+            raise ConfigError(f"run {row['run_id']} appears twice: {seen[row['run_id']]} and {row['run_dir']}")
+        seen[row["run_id"]] = row["run_dir"]
+    metrics: list[str] = []
+    for row in rows:
+        metrics += [name for name in row.pop("_metrics") if name not in metrics]
+    clashes = set(metrics) & {"run_id", "seed", "status", "diverged_step", "reason", "regularisers", "missing_reason",
+                              "n_samples", "run_dir", *COORDINATES, *TIMING_COLUMNS}
+    if clashes:
+        raise ConfigError(f"metric names {sorted(clashes)} clash with columns of runs.csv; rename the metrics")
+    frame = pd.DataFrame(rows)
+    lead = ["run_id", "dataset", "architecture", "objective", "regulariser", "regularisers", "variant", "seed",
+            "status", "diverged_step", "reason", *metrics, "missing_reason", "n_samples"]
+    tail = [*TIMING_COLUMNS, "run_dir"]
+    middle = sorted(c for c in frame.columns if c not in lead and c not in tail)
+    frame = frame[lead + middle + tail]
+    frame = frame.sort_values(["dataset", "architecture", "objective", "regulariser", "variant", "seed"],
+                              kind="mergesort").reset_index(drop=True)
+    return frame, metrics
+
+
+# --- Statistics -----------------------------------------------------------------------------------
+
+
+def _generator(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def bootstrap_mean_interval(values: np.ndarray, resamples: int, confidence: float,
+                            rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean; NaN for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return math.nan, math.nan
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def bootstrap_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int, confidence: float,
+                                  rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(a) - mean(b), each resampled on its own."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    diffs = (a[rng.integers(0, len(a), size=(resamples, len(a)))].mean(axis=1)
+             - b[rng.integers(0, len(b), size=(resamples, len(b)))].mean(axis=1))
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Mann-Whitney U p-value; 1 when every value of both samples is the same."""
+    from scipy.stats import mannwhitneyu
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return 1.0
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def _is_metric(frame: pd.DataFrame, name: str) -> bool:
+    return (not name.endswith(REFERENCE_SUFFIXES) and name not in NOT_SUMMARISED
+            and pd.api.types.is_numeric_dtype(frame[name].dropna()))
+
+
+def summarise(
+    runs: pd.DataFrame,
+    metrics: list[str],
+    baseline: dict[str, str] | None = None,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    better: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """summary.csv from runs.csv (see the module docstring)."""
+    baseline = {"objective": "nonsaturating", "regulariser": "none", **(baseline or {})}
+    directions = BETTER | (better or {})
+    metrics = [m for m in metrics if m in runs.columns and _is_metric(runs, m)]
+    # A metric belongs to the datasets where some run has a value for it (FID to images, modes to
+    # mixtures); a cell whose seeds all diverged still gets its dataset's rows, with n = 0.
+    applies = {dataset: [m for m in metrics if group[m].notna().any()]
+               for dataset, group in runs.groupby("dataset", sort=True)}
+    cells = runs.groupby(COORDINATES, sort=True, dropna=False)
+    bases = _baselines(runs, baseline)
+    rows = []
+    for key, group in cells:
+        cell = dict(zip(COORDINATES, key))
+        name = "/".join(str(v) for v in key)
+        base_key = bases.get(key)
+        base_group = cells.get_group(base_key) if base_key is not None else None
+        is_baseline = base_key == key
+        for metric in applies[cell["dataset"]]:
+            values = pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float)
+            rng = _generator(seed, f"{name}/{metric}")
+            low, high = bootstrap_mean_interval(values, resamples, confidence, rng)
+            row = {
+                **{c: cell[c] for c in ("dataset", "architecture", "objective", "regulariser")},
+                "regularisers": group["regularisers"].iloc[0],
+                "variant": cell["variant"],
+                "seeds": len(group),
+                "completed": int((group["status"] == "completed").sum()),
+                "diverged": int((group["status"] == "diverged").sum()),
+                "metric": metric,
+                "better": directions.get(metric, ""),
+                "n": len(values),
+                "mean": float(values.mean()) if len(values) else math.nan,
+                "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+                "median": float(np.median(values)) if len(values) else math.nan,
+                "ci_low": low,
+                "ci_high": high,
+                "baseline": "/".join(str(v) for v in base_key[2:4]) if base_key is not None else "",
+                "is_baseline": is_baseline,
+            }
+            if base_group is not None and not is_baseline:
+                reference = pd.to_numeric(base_group[metric], errors="coerce").dropna().to_numpy(dtype=float)
+                d_low, d_high = bootstrap_difference_interval(values, reference, resamples, confidence,
+                                                              _generator(seed, f"{name}/{metric}/difference"))
+                row |= {
+                    "delta": float(values.mean() - reference.mean()) if len(values) and len(reference) else math.nan,
+                    "delta_ci_low": d_low,
+                    "delta_ci_high": d_high,
+                    "p_value": mann_whitney(values, reference),
+                }
+            else:
+                row |= {"delta": math.nan, "delta_ci_low": math.nan, "delta_ci_high": math.nan, "p_value": math.nan}
+            rows.append(row)
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return summary
+    return mark_best(summary)
+
+
+def _baselines(runs: pd.DataFrame, baseline: dict[str, str]) -> dict[tuple, tuple]:
+    """Each cell's baseline cell: same dataset and architecture, the baseline objective, and the
+    regulariser spec named (or a spec resolving to the same regularisers); of the same variant when
+    there is one (a grid whose settings all differ from the defaults), else the default variant."""
+    wanted = baseline["regulariser"]
+    cells = runs.drop_duplicates(COORDINATES).set_index(COORDINATES)["regularisers"]
+    candidates: dict[tuple, list[tuple[bool, tuple]]] = {}
+    for key, resolved in cells.items():
+        dataset, architecture, objective, regulariser, variant = key
+        if objective == baseline["objective"] and (regulariser == wanted or resolved == wanted):
+            candidates.setdefault((dataset, architecture, variant), []).append((regulariser == wanted, key))
+    chosen = {}
+    for key in cells.index:
+        dataset, architecture = key[0], key[1]
+        for variant in (key[4], DEFAULT_VARIANT):
+            options = candidates.get((dataset, architecture, variant))
+            if options:
+                chosen[key] = max(options, key=lambda option: option[0])[1]
+                break
+    return chosen
+
+
+def mark_best(summary: pd.DataFrame) -> pd.DataFrame:
+    """The ``best`` and ``tied_with_best`` columns, per dataset and metric (see the module docstring)."""
+    summary = summary.copy()
+    summary["best"] = False
+    summary["tied_with_best"] = False
+    for (_, metric), rows in summary.groupby(["dataset", "metric"], sort=False):
+        direction = rows["better"].iloc[0]
+        ranked = rows[(rows["n"] >= 2) & rows["ci_low"].notna()]
+        if direction not in ("higher", "lower") or len(ranked) < 2:
+            continue
+        leader = ranked["mean"].idxmax() if direction == "higher" else ranked["mean"].idxmin()
+        low, high = ranked.at[leader, "ci_low"], ranked.at[leader, "ci_high"]
+        overlaps = (ranked["ci_high"] >= low) & (ranked["ci_low"] <= high)
+        summary.loc[ranked.index[overlaps], "tied_with_best"] = True
+        summary.at[leader, "tied_with_best"] = True
+        summary.at[leader, "best"] = bool(overlaps.sum() == 1)
+    return summary
+
+
+# --- Writing --------------------------------------------------------------------------------------
+
+
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Every run directory under ``root`` (set-aside ``*.replaced-*`` copies left out)."""
+    return sorted(path.parent for path in Path(root).rglob("config.json") if ".replaced-" not in str(path.parent))
+
+
+def write_tables(run_dirs: Iterable[str | Path], out: str | Path, **options: Any) -> tuple[Path, Path]:
+    """Write ``runs.csv`` and ``summary.csv`` into ``out``; returns their paths."""
+    runs, metrics = collect(run_dirs)
+    summary = summarise(runs, metrics, **options)
+    out = Path(out)
+    runs_path, summary_path = out / "runs.csv", out / "summary.csv"
+    write_atomically(runs_path, runs.to_csv(index=False, lineterminator="\n"))
+    write_atomically(summary_path, summary.to_csv(index=False, lineterminator="\n"))
+    return runs_path, summary_path
+
+
+def read_tables(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """runs.csv and summary.csv as written (empty strings read back as empty, not NaN)."""
+    directory = Path(directory)
+    runs = pd.read_csv(directory / "runs.csv", keep_default_na=False, na_values=[""])
+    summary = pd.read_csv(directory / "summary.csv", keep_default_na=False, na_values=[""])
+    for frame in (runs, summary):
+        for column in ("baseline", "better"):
+            if column in frame:
+                frame[column] = frame[column].fillna("").astype(str)
+    return runs, summary

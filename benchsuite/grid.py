@@ -1,0 +1,447 @@
+"""The grid: a pipeline config expanded into runs, every name checked before any job starts.
+
+A pipeline config (``config/config.yaml``, checked against ``config/schema.yaml``) names lists of
+datasets, architectures, objectives, regulariser specs and seeds. Their product is the grid; named
+``studies`` split it into several smaller products that fall back on the top-level lists, so a study
+of objectives and a study of regularisers need not multiply. ``exclude`` rules drop meaningless
+cells, ``overrides`` set run settings on the cells they match, and ``plugins`` load users' own
+component files before any name is looked up.
+
+A rule matches a cell when every key it names matches: ``dataset``, ``architecture``,
+``objective``, ``study`` and ``seed`` by equality with the value or one of a list of values;
+``regulariser`` by the spec itself or by any regulariser that spec resolves to (``clip`` matches
+``clip``, ``sn+clip`` and ``wgan`` x ``default``; ``none`` matches every spec that resolves to no
+regulariser). An exclude rule with ``unless`` spares the cells that its ``unless`` part matches.
+
+Every run is resolved with :func:`benchsuite.config.resolve` here, so a bad setting, an unknown
+name or a network that cannot take a dataset's shape fails at once, naming the key, the study and
+the run, instead of as the hundredth job.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from benchsuite import registry
+from benchsuite.config import RunConfig, resolve, split_regularisers
+from benchsuite.errors import ConfigError
+
+# Grid list keys and the component kind each names.
+AXES = {"datasets": "dataset", "architectures": "architecture", "objectives": "objective", "regularisers": "regulariser"}
+RULE_KEYS = ("study", "dataset", "architecture", "objective", "regulariser", "seed")
+SEED_SEGMENT = r"s\d+(?:-[0-9a-f]{8})?"
+DEFAULT_STUDY = "grid"
+
+
+class GridError(ConfigError):
+    """A pipeline config that cannot become a grid; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the grid: its resolved config and the settings that produce it."""
+
+    config: RunConfig
+    settings: dict[str, Any]  # what resolve() was given, coordinates included
+    modality: str
+    studies: tuple[str, ...] = ()
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+
+@dataclass
+class Grid:
+    """The runs of a pipeline config, in the order the config lists them, each once."""
+
+    runs: dict[str, Run] = field(default_factory=dict)
+    excluded: int = 0
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __getitem__(self, run_id: str) -> Run:
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise GridError(
+                f"run {run_id!r} is not in the grid of this config ({len(self.runs)} runs); "
+                "ask for the pipeline's targets, or add the run's names and seed to the config"
+            ) from None
+
+    def values(self, key: str) -> list[Any]:
+        """Distinct values of a config field over the runs, in grid order."""
+        seen: dict[Any, None] = {}
+        for run in self.runs.values():
+            seen.setdefault(getattr(run.config, key), None)
+        return list(seen)
+
+    def datasets_of(self, modality: str) -> list[str]:
+        return [d for d in self.values("dataset") if any(
+            r.modality == modality for r in self.runs.values() if r.config.dataset == d)]
+
+
+# --- Reading the config ---------------------------------------------------------------------------
+
+
+def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
+    """A list of seeds, a single seed, or a range written "0-4" (both ends included)."""
+    if isinstance(value, bool):
+        raise GridError(f"config key {where!r} must list seeds, got {value!r}")
+    if isinstance(value, int):
+        value = [value]
+    if isinstance(value, str):
+        text = value.strip()
+        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", text)
+        if match:
+            low, high = int(match.group(1)), int(match.group(2))
+            if high < low:
+                raise GridError(f"config key {where!r}: the range {text!r} is empty (write low-high)")
+            return list(range(low, high + 1))
+        value = [part for part in re.split(r"[,\s]+", text.strip("[]")) if part]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise GridError(f"config key {where!r} must be a non-empty list of seeds or a range like '0-4', got {value!r}")
+    seeds = []
+    for item in value:
+        # Values given with --config arrive as strings.
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            raise GridError(f"config key {where!r}: a seed must be an integer >= 0, got {item!r}")
+        seeds.append(item)
+    if len(set(seeds)) != len(seeds):
+        raise GridError(f"config key {where!r} lists a seed twice: {seeds}")
+    return seeds
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_regulariser_spec(spec: str, where: str) -> None:
+    """'none', 'default', a name or names joined by '+'; every name registered."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise GridError(f"config key {where!r}: a regulariser spec must be a non-empty string, got {spec!r}")
+    parts = [part.strip() for part in spec.split("+")]
+    for part in parts:
+        if part in ("none", "default") and len(parts) > 1:
+            raise GridError(f"config key {where!r}: {part!r} cannot be combined with other regularisers in {spec!r}")
+        if part == "default":
+            continue
+        _check_name("regulariser", part, where)
+
+
+def _check_name(kind: str, name: Any, where: str) -> None:
+    try:
+        registry.lookup(kind, str(name))
+    except ConfigError as error:
+        raise GridError(f"config key {where!r}: {error}") from None
+
+
+def _check_names(kind: str, names: Iterable[Any], where: str) -> None:
+    for name in names:
+        if kind == "regulariser":
+            check_regulariser_spec(name, where)
+        else:
+            _check_name(kind, name, where)
+
+
+def _check_rule(rule: dict[str, Any], where: str, studies: Iterable[str], allowed: tuple[str, ...]) -> None:
+    if not isinstance(rule, dict):
+        raise GridError(f"config key {where!r} must be a mapping, got {rule!r}")
+    for key, value in rule.items():
+        if key not in allowed:
+            raise GridError(f"config key {where!r}: unknown rule key {key!r}; rule keys are {', '.join(allowed)}")
+        if key in ("dataset", "architecture", "objective", "regulariser"):
+            _check_names(key, _as_list(value), f"{where}.{key}")
+        elif key == "study":
+            for name in _as_list(value):
+                if name not in studies:
+                    raise GridError(f"config key {where}.study names study {name!r}; the studies are {', '.join(studies)}")
+        elif key == "seed":
+            parse_seeds(value, f"{where}.seed")
+        elif key == "unless":
+            _check_rule(value, f"{where}.unless", studies, RULE_KEYS)
+    if not any(key in RULE_KEYS for key in rule):
+        raise GridError(f"config key {where!r} matches every cell; name at least one of {', '.join(RULE_KEYS)}")
+
+
+# --- Matching rules -------------------------------------------------------------------------------
+
+
+def matches(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
+    """Whether every coordinate the rule names matches the cell (see the module docstring)."""
+    for key in RULE_KEYS:
+        if key not in rule:
+            continue
+        wanted = _as_list(rule[key])
+        if key == "seed":
+            if cell["seed"] not in parse_seeds(rule[key], "seed"):
+                return False
+        elif key == "regulariser":
+            resolved = split_regularisers(cell["regulariser"], cell["objective"])
+            if not any(name == cell["regulariser"] or name in resolved or (name == "none" and not resolved)
+                       for name in wanted):
+                return False
+        elif cell[key] not in wanted:
+            return False
+    return True
+
+
+def excluded(rules: list[dict[str, Any]], cell: dict[str, Any]) -> bool:
+    for rule in rules:
+        if matches(rule, cell) and not ("unless" in rule and matches(rule["unless"], cell)):
+            return True
+    return False
+
+
+def merge_settings(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``; option mappings are merged key by key, everything else replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_settings(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+# --- Expanding ------------------------------------------------------------------------------------
+
+
+def studies_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each study with every list filled in from the top level."""
+    declared = config.get("studies") or {}
+    if not isinstance(declared, dict):
+        raise GridError("config key 'studies' must map study names to their lists")
+    if not declared:
+        declared = {DEFAULT_STUDY: {}}
+    studies = {}
+    for name, study in declared.items():
+        study = study or {}
+        if not isinstance(study, dict):
+            raise GridError(f"config key 'studies.{name}' must be a mapping of lists")
+        filled: dict[str, Any] = {}
+        for key in (*AXES, "seeds"):
+            source = study if key in study else config
+            if key not in source:
+                raise GridError(f"config key {key!r} is missing: give it at the top level or in study {name!r}")
+            filled[key] = source[key]
+        filled["settings"] = merge_settings(config.get("settings") or {}, study.get("settings") or {})
+        studies[str(name)] = filled
+    return studies
+
+
+def expand(config: dict[str, Any], base: str | Path | None = None) -> Grid:
+    """The runs of a pipeline config; raises GridError naming the key, study or run at fault."""
+    base = Path(base) if base is not None else Path.cwd()
+    plugins = [str(p) for p in _as_list(config.get("plugins") or [])]
+    try:
+        registry.load_plugins(plugins, base=base)
+    except ConfigError as error:
+        raise GridError(f"config key 'plugins': {error}") from None
+
+    studies = studies_of(config)
+    for name, study in studies.items():
+        label = "" if name == DEFAULT_STUDY and not config.get("studies") else f"studies.{name}."
+        for key, kind in AXES.items():
+            values = _as_list(study[key])
+            if not values:
+                raise GridError(f"config key '{label}{key}' is empty; list at least one {kind}")
+            if len(set(map(str, values))) != len(values):
+                raise GridError(f"config key '{label}{key}' lists a name twice: {values}")
+            _check_names(kind, values, f"{label}{key}")
+        study["seeds"] = parse_seeds(study["seeds"], f"{label}seeds")
+    exclude = list(config.get("exclude") or [])
+    overrides = list(config.get("overrides") or [])
+    for index, rule in enumerate(exclude):
+        _check_rule(rule, f"exclude[{index}]", studies, (*RULE_KEYS, "unless"))
+    for index, rule in enumerate(overrides):
+        _check_rule(rule, f"overrides[{index}]", studies, (*RULE_KEYS, "set"))
+        if not isinstance(rule.get("set"), dict) or not rule["set"]:
+            raise GridError(f"config key 'overrides[{index}].set' must be a non-empty mapping of run settings")
+
+    grid = Grid()
+    shapes_checked: set[str] = set()
+    for name, study in studies.items():
+        for dataset, architecture, objective, regulariser, seed in itertools.product(
+            *(_as_list(study[key]) for key in AXES), study["seeds"]
+        ):
+            cell = {"study": name, "dataset": dataset, "architecture": architecture, "objective": objective,
+                    "regulariser": regulariser, "seed": seed}
+            if excluded(exclude, cell):
+                grid.excluded += 1
+                continue
+            settings = dict(study["settings"])
+            for rule in overrides:
+                if matches(rule, cell):
+                    settings = merge_settings(settings, rule["set"])
+            settings = merge_settings(settings, {key: cell[key] for key in (*AXES.values(), "seed")})
+            if plugins:
+                settings["plugins"] = plugins
+            where = f"{dataset}/{architecture}/{objective}/{regulariser}/s{seed} (study {name!r})"
+            try:
+                run_config = resolve(settings, base=base)
+            except ConfigError as error:
+                raise GridError(f"run {where}: {error}") from None
+            _check_shapes(run_config, where, shapes_checked)
+            modality = registry.get("dataset", dataset).modality
+            _add(grid, Run(run_config, settings, modality, (name,)))
+    if not grid.runs:
+        raise GridError("the grid is empty: the exclude rules remove every cell")
+    return grid
+
+
+def _check_shapes(config: RunConfig, where: str, checked: set[str]) -> None:
+    """Build the dataset description and the architecture once per pair: a mismatch fails now."""
+    key = repr((config.dataset, sorted(config.dataset_options.items()), config.architecture,
+                sorted(config.architecture_options.items()), config.z_dim))
+    if key in checked:
+        return
+    checked.add(key)
+    try:
+        dataset = registry.get("dataset", config.dataset)(**config.dataset_options)
+        registry.get("architecture", config.architecture)(dataset.shape, config.z_dim, **config.architecture_options)
+    except ConfigError as error:
+        raise GridError(f"run {where}: {error}") from None
+
+
+def _add(grid: Grid, run: Run) -> None:
+    existing = grid.runs.get(run.run_id)
+    if existing is None:
+        grid.runs[run.run_id] = run
+        return
+    if existing.config != run.config:
+        old, new = existing.config.to_dict(), run.config.to_dict()
+        differing = ", ".join(f"{k}: {old[k]!r} vs {new[k]!r}" for k in sorted(old) if old[k] != new[k])
+        raise GridError(
+            f"run {run.run_id} is set up differently by studies {existing.studies[0]!r} and {run.studies[0]!r} "
+            f"({differing}); settings outside the run id's hash (steps, logging) must agree where studies overlap"
+        )
+    if run.studies[0] not in existing.studies:
+        grid.runs[run.run_id] = Run(existing.config, existing.settings, existing.modality,
+                                    existing.studies + run.studies)
+
+
+# --- From a run to a command line -----------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """A settings value as ``benchsuite train --set`` parses it back (see config.parse_value)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def assignments(settings: dict[str, Any]) -> list[str]:
+    """``key=value`` strings for ``--set`` that rebuild ``settings`` (coordinates and plugins left out)."""
+    prefixes = {"dataset_options": "dataset", "architecture_options": "architecture", "objective_options": "objective"}
+    result = []
+    for key in sorted(settings):
+        value = settings[key]
+        if key in (*AXES.values(), "seed", "plugins"):
+            continue
+        if key in prefixes:
+            result += [f"{prefixes[key]}.{option}={_text(v)}" for option, v in sorted(value.items())]
+        elif key == "regulariser_options":
+            for name, options in sorted(value.items()):
+                result += [f"regulariser.{name}.{option}={_text(v)}" for option, v in sorted((options or {}).items())]
+        else:
+            result.append(f"{key}={_text(value)}")
+    return result
+
+
+def train_arguments(run: Run) -> list[str]:
+    """The arguments of ``benchsuite train`` that reproduce this run (without --out)."""
+    c = run.config
+    arguments = ["--dataset", c.dataset, "--arch", c.architecture, "--objective", c.objective,
+                 "--regulariser", c.regulariser, "--seed", str(c.seed)]
+    for assignment in assignments(run.settings):
+        arguments += ["--set", assignment]
+    for plugin in run.settings.get("plugins", []):
+        arguments += ["--plugin", plugin]
+    return arguments
+
+
+def shell_words(arguments: list[str]) -> str:
+    return " ".join(shlex.quote(argument) for argument in arguments)
+
+
+# --- Evaluation and devices -----------------------------------------------------------------------
+
+
+def pick_device(requested: str) -> str:
+    """"cpu" or "cuda"; "auto" is CUDA when this machine sees a GPU."""
+    if requested == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def _metric_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    options = (config.get("evaluation") or {}).get("metrics") or {}
+    for name, settings in options.items():
+        _check_name("metric", name, f"evaluation.metrics.{name}")
+        if not isinstance(settings, dict):
+            raise GridError(f"config key 'evaluation.metrics.{name}' must map option names to values")
+        try:
+            registry.get("metric", name)(**settings)
+        except ConfigError as error:
+            raise GridError(f"config key 'evaluation.metrics.{name}': {error}") from None
+    return options
+
+
+def evaluation_arguments(config: dict[str, Any], grid: Grid) -> dict[str, str]:
+    """Per dataset of the grid, the arguments of ``benchsuite evaluate`` (sample count, metric options)."""
+    options = _metric_options(config)
+    samples = (config.get("evaluation") or {}).get("samples") or {}
+    arguments = {}
+    for dataset in grid.values("dataset"):
+        modality = registry.get("dataset", dataset).modality
+        words: list[str] = []
+        if modality in samples:
+            words += ["--samples", str(samples[modality])]
+        for name in sorted(options):
+            if registry.get("metric", name).modality != modality:
+                continue
+            for option, value in sorted(options[name].items()):
+                words += ["--set", f"{name}.{option}={_text(value)}"]
+        arguments[dataset] = shell_words(words)
+    return arguments
+
+
+def extractor_datasets(config: dict[str, Any], grid: Grid) -> list[str]:
+    """Image datasets whose metrics use the suite's own classifier: it is trained once per dataset."""
+    requested = {settings.get("extractor", "auto") for name, settings in _metric_options(config).items()
+                 if registry.get("metric", name).modality == "image"} - {"auto"}
+    chosen = []
+    for dataset in grid.datasets_of("image"):
+        extractor = next(iter(requested)) if requested else getattr(registry.get("dataset", dataset),
+                                                                    "default_extractor", None)
+        if extractor == "classifier":
+            chosen.append(dataset)
+    return chosen
+
+
+def extractor_arguments(grid: Grid, dataset: str) -> list[str]:
+    """``benchsuite train-extractor`` arguments, one line per distinct option set of the dataset."""
+    option_sets: dict[str, dict[str, Any]] = {}
+    for run in grid.runs.values():
+        if run.config.dataset == dataset:
+            option_sets.setdefault(repr(sorted(run.config.dataset_options.items())), run.config.dataset_options)
+    lines = []
+    for options in option_sets.values():
+        words = [dataset]
+        for option, value in sorted(options.items()):
+            words += ["--set", f"{option}={_text(value)}"]
+        lines.append(shell_words(words))
+    return lines

@@ -1,0 +1,65 @@
+# The grid, the paths and how jobs call the package; included first by the Snakefile.
+
+import json
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# The package next to this workflow, installed or not, is the one the grid and the jobs use.
+BASEDIR = os.path.abspath(workflow.basedir)
+sys.path.insert(0, BASEDIR)
+
+from benchsuite import grid as grid_module
+from benchsuite.errors import ConfigError
+
+try:
+    GRID = grid_module.expand(config, base=Path.cwd())
+    EVALUATION = grid_module.evaluation_arguments(config, GRID)
+except ConfigError as error:
+    # One line naming the key and the fix, raised before any job starts.
+    raise WorkflowError(f"bad pipeline config: {error}") from None
+
+RESULTS = config["results"].rstrip("/")
+RUNS = f"{RESULTS}/runs"
+LOGS = f"{RESULTS}/logs"
+TABLES = f"{RESULTS}/tables"
+REPORT = f"{RESULTS}/report.html"
+REPORT_PATH = os.path.abspath(REPORT)
+CACHE = os.path.abspath(config["cache"] or f"{RESULTS}/cache")
+
+DEVICE = grid_module.pick_device(config["device"])
+GPU = 1 if DEVICE == "cuda" else 0
+
+# Under --use-conda the environment's python runs the jobs; otherwise the one running Snakemake.
+_CONDA = any(method.name == "CONDA" for method in workflow.deployment_settings.deployment_method)
+PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
+CLI = (
+    f"PYTHONPATH={shlex.quote(BASEDIR)}${{PYTHONPATH:+:$PYTHONPATH}} "
+    f"BENCHSUITE_CACHE={shlex.quote(CACHE)} {PYTHON} -m benchsuite.cli"
+)
+DATA_ROOT = f"--data-root {shlex.quote(config['data_root'])}" if config.get("data_root") else ""
+
+RUN = "{dataset}/{architecture}/{objective}/{regulariser}/{seed}"
+
+
+def _one_of(names):
+    return "|".join(re.escape(str(name)) for name in sorted(names, key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_one_of(GRID.values("dataset")),
+    architecture=_one_of(GRID.values("architecture")),
+    objective=_one_of(GRID.values("objective")),
+    regulariser=_one_of(GRID.values("regulariser")),
+    seed=grid_module.SEED_SEGMENT,
+
+
+def run_of(wildcards):
+    return GRID["/".join(wildcards[key] for key in ("dataset", "architecture", "objective", "regulariser", "seed"))]
+
+
+METRICS = [f"{RUNS}/{run_id}/metrics.json" for run_id in GRID.runs]

@@ -1,0 +1,48 @@
+# Every run's metrics -> the two tables -> the report.
+
+
+rule aggregate:
+    input:
+        metrics=METRICS,
+    output:
+        runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
+        summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
+    log:
+        f"{LOGS}/aggregate.log",
+    params:
+        cli=CLI,
+        run_dirs=lambda wildcards, input: " ".join(shlex.quote(os.path.dirname(path)) for path in input.metrics),
+        baseline=shlex.quote(f"{config['aggregate']['baseline']['objective']}:{config['aggregate']['baseline']['regulariser']}"),
+        better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "{params.cli} aggregate {params.run_dirs} --out {TABLES} --baseline {params.baseline} "
+        "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
+        "--seed {config[aggregate][seed]} {params.better} > {log} 2>&1"
+
+
+rule report:
+    input:
+        runs=rules.aggregate.output.runs,
+        summary=rules.aggregate.output.summary,
+        template=os.path.join(BASEDIR, "report", "report.html.j2"),
+    output:
+        html=report(REPORT, caption="../report/report.rst", category="Report"),
+        figures=report(
+            directory(f"{RESULTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    log:
+        f"{LOGS}/report.log",
+    params:
+        cli=CLI,
+        config=json.dumps(config, sort_keys=True),
+    conda:
+        "../envs/report.yaml"
+    # The report's path goes to the terminal; everything else to the log.
+    shell:
+        "{params.cli} report --tables {TABLES} --out {output.html} --figures {output.figures} "
+        "--template {input.template:q} --grid-config {params.config:q} 2> {log} | tee -a {log}"

@@ -1,0 +1,286 @@
+"""The pipeline config: schema, registry names, studies, exclude and override rules, the run list."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from benchsuite import registry
+from benchsuite.cli import parser, user_config
+from benchsuite.config import RunConfig, resolve
+from benchsuite.grid import GridError, evaluation_arguments, expand, parse_seeds, train_arguments
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "config" / "schema.yaml"
+PRESETS = sorted((ROOT / "config").glob("*.yaml"))
+PRESETS = [p for p in PRESETS if p.name != "schema.yaml"]
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def validated(config: dict) -> dict:
+    """The config as the Snakefile sees it: checked and completed with the schema's defaults."""
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return config
+
+
+def small(**changes) -> dict:
+    base = {"datasets": ["ring8"], "architectures": ["mlp"], "objectives": ["nonsaturating"],
+            "regularisers": ["none"], "seeds": [0]}
+    return validated(base | changes)
+
+
+# --- The schema -----------------------------------------------------------------------------------
+
+
+def test_every_schema_key_has_a_description_and_a_default():
+    schema = load(SCHEMA)
+    assert schema["description"]
+    missing = []
+
+    def walk(node, path, defaults_apply):
+        for key, value in (node.get("properties") or {}).items():
+            if "description" not in value:
+                missing.append(f"{path}.{key}: description")
+            if defaults_apply and "default" not in value:
+                missing.append(f"{path}.{key}: default")
+            walk(value, f"{path}.{key}", defaults_apply)
+        for key in ("additionalProperties", "items"):
+            if isinstance(node.get(key), dict):
+                # Entries of a mapping or a list have no default of their own: the collection has one.
+                walk(node[key], f"{path}.{key}", False)
+
+    walk(schema, "config", True)
+    for name, definition in schema["$defs"].items():
+        walk(definition, f"$defs.{name}", False)
+    assert not missing
+
+
+def test_schema_settings_are_the_run_config_fields():
+    fields = set(RunConfig.__dataclass_fields__) - {"dataset", "architecture", "objective", "regulariser", "seed",
+                                                    "plugins"}
+    assert set(load(SCHEMA)["$defs"]["settings"]["properties"]) == fields
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_presets_pass_the_schema(preset):
+    config = validated(load(preset))
+    assert config["studies"] or config["datasets"]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"settings": {"steps": "many"}}, ["'many' is not of type 'integer'", "steps"]),
+        ({"settings": {"lr_d": -0.1}}, ["lr_d", "-0.1"]),
+        ({"seeds": [0, -1]}, ["seeds"]),
+        ({"settings": {"stpes": 10}}, ["stpes"]),
+        ({"threads": 0}, ["threads", "minimum"]),
+        ({"device": "tpu"}, ["device", "tpu"]),
+    ],
+)
+def test_schema_names_the_key_of_a_mistake(change, words):
+    config = {"datasets": ["ring8"]} | change
+    with pytest.raises(WorkflowError) as error:
+        validate(config, str(SCHEMA))
+    for word in words:
+        assert word in str(error.value)
+
+
+# --- The default grid -----------------------------------------------------------------------------
+
+
+def test_default_grid_covers_every_objective_and_every_regulariser_family_on_the_toy_mixtures():
+    grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
+    toy = [run for run in grid.runs.values() if run.modality == "toy"]
+    assert {run.config.objective for run in toy} == set(registry.names("objective"))
+    used = {name for run in toy for name in run.config.regularisers}
+    families = {"Lipschitz": {"clip", "gp", "sn"}, "smoothing": {"r1", "r2", "instance-noise", "vdb"},
+                "generator-side": {"entropy"}}
+    for family, members in families.items():
+        assert used & members, f"no {family} regulariser in the default grid"
+    for run in toy:
+        seeds = [r.config.seed for r in toy if r.config.run_id.rsplit("/", 1)[0] == run.run_id.rsplit("/", 1)[0]]
+        assert len(seeds) >= 3, f"{run.run_id}: fewer than three seeds"
+
+
+def test_default_grid_resolves_default_regularisers_from_the_objective():
+    grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
+    by_objective = {run.config.objective: run.config for run in grid.runs.values() if run.config.regulariser == "default"}
+    assert by_objective["wgan"].regularisers == ["clip"]
+    assert by_objective["energy"].regularisers == ["r1", "entropy"]
+    assert by_objective["nonsaturating"].regularisers == []
+
+
+# --- Names are checked before anything runs -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"objectives": ["nonsaturatin"]}, ["'objectives'", "unknown objective 'nonsaturatin'", "Did you mean 'nonsaturating'?",
+                                            "minimax"]),
+        ({"datasets": ["ring9"]}, ["'datasets'", "unknown dataset 'ring9'", "Did you mean 'ring8'?"]),
+        ({"regularisers": ["sn+r3"]}, ["'regularisers'", "unknown regulariser 'r3'", "Did you mean"]),
+        ({"regularisers": ["none+sn"]}, ["'none' cannot be combined"]),
+        ({"exclude": [{"regulariser": "clipp"}]}, ["exclude[0].regulariser", "Did you mean 'clip'?"]),
+        ({"overrides": [{"objective": "wgn", "set": {"steps": 3}}]}, ["overrides[0].objective", "Did you mean 'wgan'?"]),
+        ({"overrides": [{"objective": "wgan", "set": {"architecture_options": {"widht": 8}}}],
+          "objectives": ["wgan"]}, ["unknown option 'widht'", "wgan"]),
+        ({"studies": {"a": {"architectures": ["mlpp"]}}}, ["studies.a.architectures", "Did you mean 'mlp'?"]),
+        ({"plugins": ["no/such/file.py"]}, ["'plugins'", "not found"]),
+        ({"exclude": [{"study": "nope"}]}, ["exclude[0].study", "'nope'"]),
+    ],
+)
+def test_config_mistakes_name_the_key_and_the_closest_name(change, words):
+    with pytest.raises(GridError) as error:
+        expand(small(**change), base=ROOT)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_a_dataset_an_architecture_cannot_take_fails_with_the_run_named():
+    if "dcgan" not in registry.names("architecture"):
+        pytest.skip("no convolutional architecture registered")
+    with pytest.raises(GridError, match=r"ring8/dcgan/nonsaturating/none/s0.*does not support data of shape 2"):
+        expand(small(architectures=["dcgan"]), base=ROOT)
+
+
+def test_unknown_metric_options_fail_before_any_job():
+    config = small(evaluation={"metrics": {"modez": {"min_samples": 3}}})
+    grid = expand(config, base=ROOT)
+    with pytest.raises(GridError, match=r"evaluation.metrics.modez.*Did you mean 'modes'"):
+        evaluation_arguments(config, grid)
+    config = small(evaluation={"metrics": {"modes": {"min_sample": 3}}})
+    with pytest.raises(GridError, match=r"unknown option 'min_sample'"):
+        evaluation_arguments(config, grid)
+
+
+# --- Expansion ------------------------------------------------------------------------------------
+
+
+def test_product_of_the_lists_in_order_with_seed_ranges():
+    grid = expand(small(objectives=["minimax", "nonsaturating"], regularisers=["none", "r1"], seeds="0-2"), base=ROOT)
+    assert len(grid) == 2 * 2 * 3
+    assert list(grid.runs)[:3] == ["ring8/mlp/minimax/none/s0", "ring8/mlp/minimax/none/s1", "ring8/mlp/minimax/none/s2"]
+
+
+@pytest.mark.parametrize("value, seeds", [("0-3", [0, 1, 2, 3]), (5, [5]), ([2, 0], [2, 0]), (["1", "2"], [1, 2]),
+                                          ("[0,1]", [0, 1])])
+def test_seed_forms(value, seeds):
+    assert parse_seeds(value) == seeds
+
+
+@pytest.mark.parametrize("value", ["3-1", [0, 0], [True], "x"])
+def test_bad_seeds(value):
+    with pytest.raises(GridError, match="seeds"):
+        parse_seeds(value)
+
+
+def test_exclude_with_unless_keeps_clip_for_wgan_only():
+    config = small(objectives=["nonsaturating", "wgan"], regularisers=["clip", "sn+clip", "default", "r1"],
+                   exclude=[{"regulariser": "clip", "unless": {"objective": "wgan"}}])
+    grid = expand(config, base=ROOT)
+    cells = {(r.config.objective, r.config.regulariser) for r in grid.runs.values()}
+    assert cells == {("nonsaturating", "default"), ("nonsaturating", "r1"),
+                     ("wgan", "clip"), ("wgan", "sn+clip"), ("wgan", "default"), ("wgan", "r1")}
+    assert grid.excluded == 2
+
+
+def test_a_rule_on_a_regulariser_matches_the_default_spec_that_resolves_to_it():
+    config = small(objectives=["nonsaturating", "wgan"], regularisers=["default"],
+                   exclude=[{"regulariser": "clip"}])
+    assert [r.config.objective for r in expand(config, base=ROOT).runs.values()] == ["nonsaturating"]
+    config = small(objectives=["nonsaturating", "wgan"], regularisers=["default"], exclude=[{"regulariser": "none"}])
+    assert [r.config.objective for r in expand(config, base=ROOT).runs.values()] == ["wgan"]
+
+
+def test_overrides_apply_in_order_and_merge_options():
+    config = small(
+        objectives=["nonsaturating", "wgan"], regularisers=["r1"],
+        settings={"steps": 100, "architecture_options": {"width": 32}},
+        overrides=[
+            {"objective": "wgan", "set": {"steps": 200, "architecture_options": {"depth": 2}}},
+            {"objective": "wgan", "regulariser": "r1", "set": {"regulariser_options": {"r1": {"gamma": 1.0}}}},
+            {"seed": 0, "objective": "wgan", "set": {"steps": 300}},
+        ],
+    )
+    runs = {r.config.objective: r.config for r in expand(config, base=ROOT).runs.values()}
+    assert runs["nonsaturating"].steps == 100
+    assert runs["nonsaturating"].architecture_options == {"width": 32, "depth": 3}
+    assert runs["wgan"].steps == 300
+    assert runs["wgan"].architecture_options == {"width": 32, "depth": 2}
+    assert runs["wgan"].regulariser_options["r1"]["gamma"] == pytest.approx(1.0)
+    assert re.fullmatch(r"ring8/mlp/wgan/r1/s0-[0-9a-f]{8}", runs["wgan"].run_id)
+
+
+def test_studies_fall_back_on_top_level_lists_and_share_overlapping_runs():
+    config = small(seeds=[0, 1], studies={
+        "a": {"objectives": ["minimax", "nonsaturating"]},
+        "b": {"regularisers": ["none", "r1"], "seeds": [1]},
+    })
+    grid = expand(config, base=ROOT)
+    assert set(grid.runs) == {"ring8/mlp/minimax/none/s0", "ring8/mlp/minimax/none/s1",
+                              "ring8/mlp/nonsaturating/none/s0", "ring8/mlp/nonsaturating/none/s1",
+                              "ring8/mlp/nonsaturating/r1/s1"}
+    assert grid["ring8/mlp/nonsaturating/none/s1"].studies == ("a", "b")
+
+
+def test_studies_that_train_one_run_differently_conflict():
+    config = small(studies={"a": {"settings": {"steps": 10}}, "b": {"settings": {"steps": 20}}})
+    with pytest.raises(GridError, match=r"ring8/mlp/nonsaturating/none/s0 is set up differently by studies 'a' and 'b'.*steps"):
+        expand(config, base=ROOT)
+
+
+def test_an_empty_grid_is_an_error():
+    with pytest.raises(GridError, match="empty"):
+        expand(small(exclude=[{"dataset": "ring8"}]), base=ROOT)
+
+
+def test_unknown_run_is_named():
+    grid = expand(small(), base=ROOT)
+    with pytest.raises(GridError, match="ring8/mlp/wgan/none/s0"):
+        grid["ring8/mlp/wgan/none/s0"]
+
+
+def test_plugins_are_loaded_before_names_are_checked(tmp_path):
+    plugin = tmp_path / "mine.py"
+    plugin.write_text(
+        "from benchsuite.objectives.nonsaturating import NonSaturating\n"
+        "from benchsuite.registry import register\n\n\n"
+        "@register('objective', 'grid-test-plugin')\n"
+        "class Mine(NonSaturating):\n"
+        "    '''A plugin objective for the grid test.'''\n"
+    )
+    grid = expand(small(objectives=["grid-test-plugin"], plugins=["mine.py"]), base=tmp_path)
+    (run,) = grid.runs.values()
+    assert run.config.plugins == (str(plugin.resolve()),)
+    assert "--plugin" in train_arguments(run)
+
+
+# --- From a run to the command that trains it -----------------------------------------------------
+
+
+@pytest.mark.parametrize("config_file", [ROOT / "config" / "config.yaml", ROOT / "tests" / "pipeline" / "tiny.yaml"],
+                         ids=lambda p: p.name)
+def test_train_arguments_rebuild_the_same_run(config_file):
+    grid = expand(validated(load(config_file)), base=ROOT)
+    for run in grid.runs.values():
+        args = parser().parse_args(["train", *train_arguments(run)])
+        settings, base = user_config(args)
+        assert resolve(settings, base=base) == run.config, run.run_id
+
+
+def test_evaluation_arguments_carry_samples_and_metric_options_of_the_dataset_modality():
+    config = small(evaluation={"samples": {"toy": 123}, "metrics": {"modes": {"min_samples": 7}}})
+    arguments = evaluation_arguments(config, expand(config, base=ROOT))
+    assert arguments == {"ring8": "--samples 123 --set modes.min_samples=7"}

@@ -1,0 +1,233 @@
+"""The Snakemake pipeline end to end on the tiny grid of tests/pipeline/tiny.yaml.
+
+Each pipeline runs in a temporary working directory (``--directory``), so nothing lands in the
+repository. The slow tests train real (tiny) runs; the config-mistake tests start no job at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from benchsuite.aggregate import TIMING_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "pipeline" / "tiny.yaml"
+SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
+RUNS_OF_TINY = 7  # minimax and nonsaturating x default, nonsaturating x r1, two seeds each; one wgan blow-up
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY, timeout: float = 600,
+              **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(configfile), *args]
+    if popen:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Snakemake's job-stats table of a dry run: rule -> number of jobs."""
+    table = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+def failure(result: subprocess.CompletedProcess, workdir: Path) -> str:
+    """Snakemake's last words and the logs of the jobs that failed."""
+    logs = [f"--- {log}\n{log.read_text()[-2000:]}" for log in sorted((workdir / "results" / "logs").rglob("*.log"))
+            if "Traceback" in log.read_text() or "error" in log.read_text()]
+    return "\n".join([result.stdout[-2000:], result.stderr[-3000:], *logs])
+
+
+def comparable(runs: pd.DataFrame) -> pd.DataFrame:
+    # Wall times measure the machine, not the result.
+    return runs.drop(columns=TIMING_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny grid, run once without interruption."""
+    workdir = tmp_path_factory.mktemp("pipeline")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, failure(result, workdir)
+    assert f"report: {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
+    return workdir
+
+
+@pytest.mark.slow
+def test_pipeline_runs_to_the_report(finished):
+    results = finished / "results"
+    runs = pd.read_csv(results / "tables" / "runs.csv")
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    assert len(runs) == RUNS_OF_TINY
+    assert {"modes_covered", "high_quality", "mode_kl", "config.lr_d", "train_seconds", "status"} <= set(runs.columns)
+    assert (runs["status"] == "diverged").sum() == 1
+    cells = summary.drop_duplicates(["objective", "regulariser", "variant"])
+    assert len(cells) == 4
+    blow_up = summary[summary["objective"] == "wgan"].iloc[0]
+    assert (blow_up["seeds"], blow_up["diverged"], blow_up["n"]) == (1, 1, 0)
+    assert {"modes_covered", "high_quality"} <= set(summary["metric"])
+    assert summary.loc[summary["regulariser"] == "r1", "baseline"].iloc[0] == "nonsaturating/default"
+    page = (results / "report.html").read_text()
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in page
+    assert "non-finite" in page.split('<section id="diverged">')[1]
+    assert any((results / "figures").glob("gradients-*.png"))
+    for log in ("aggregate.log", "report.log"):
+        assert (results / "logs" / log).exists()
+    assert len(list((results / "logs" / "train").rglob("*.log"))) == RUNS_OF_TINY
+
+
+@pytest.mark.slow
+def test_a_finished_grid_is_a_no_op_and_snakemake_report_works(finished):
+    dry = snakemake(finished, "-n")
+    assert dry.returncode == 0, dry.stderr
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    report = snakemake(finished, "--report", "snakemake-report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (finished / "snakemake-report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_adding_a_seed_trains_only_the_new_runs(finished):
+    dry = snakemake(finished, "-n", "--config", "seeds=0-2")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = job_counts(dry.stdout + dry.stderr)
+    # Seed 2 of minimax x default, nonsaturating x default and nonsaturating x r1; the blow-up keeps its seed.
+    assert counts["train"] == 3 and counts["evaluate"] == 3
+    assert counts["aggregate"] == 1 and counts["report"] == 1
+
+
+@pytest.mark.slow
+def test_an_interrupted_pipeline_resumes_and_finishes_with_identical_tables(finished, tmp_path):
+    process = snakemake(tmp_path, "--cores", "2", start_new_session=True)
+    r1 = tmp_path / "results" / "runs" / "ring8" / "mlp" / "nonsaturating" / "r1"
+    deadline = time.monotonic() + 300
+    interrupted = None
+    # Wait for a run with a checkpoint but no final status: killed there, it must resume.
+    while interrupted is None and time.monotonic() < deadline and process.poll() is None:
+        for run in r1.glob("s*") if r1.exists() else []:
+            if (run / "checkpoint.pt").exists() and not (run / "status.json").exists():
+                interrupted = run
+        time.sleep(0.05)
+    assert interrupted is not None, "the pipeline finished before it could be interrupted"
+    # Ctrl-C reaches every process of the terminal's group: Snakemake and its jobs.
+    os.killpg(process.pid, signal.SIGINT)
+    process.communicate(timeout=300)
+    assert process.returncode != 0
+    assert (interrupted / "checkpoint.pt").exists() and not (interrupted / "status.json").exists()
+
+    resumed = snakemake(tmp_path, "--cores", "2")
+    assert resumed.returncode == 0, failure(resumed, tmp_path)
+    segments = yaml.safe_load((interrupted / "provenance.json").read_text())["segments"]
+    assert len(segments) == 2 and segments[1]["from_step"] > 0
+    for table in ("runs.csv", "summary.csv"):
+        ours = pd.read_csv(tmp_path / "results" / "tables" / table)
+        reference = pd.read_csv(finished / "results" / "tables" / table)
+        if table == "runs.csv":
+            ours, reference = comparable(ours), comparable(reference)
+        pd.testing.assert_frame_equal(ours, reference)
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"objectives": ["nonsaturatin"]}, ["unknown objective 'nonsaturatin'", "Did you mean 'nonsaturating'?"]),
+        ({"settings": {"steps": "many"}}, ["'many' is not of type 'integer'", "steps"]),
+        ({"settings": {"lr_d": -1}}, ["lr_d", "-1"]),
+    ],
+    ids=["misspelt objective", "bad type", "negative number"],
+)
+def test_config_mistakes_fail_before_any_job(tmp_path, config, words):
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump({"datasets": ["ring8"], "seeds": [0]} | config))
+    result = snakemake(tmp_path, "--cores", "1", configfile=configfile)
+    assert result.returncode != 0
+    for word in words:
+        assert word in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+# --- The workflow's files -------------------------------------------------------------------------
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_file() -> dict[str, str]:
+    """requirements.lock: ``name==version`` per line (comments and blank lines aside)."""
+    path = ROOT / "requirements.lock"
+    assert path.exists(), "requirements.lock is missing: the envs/ files are checked against it"
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            assert version, f"requirements.lock: {line!r} is not pinned with =="
+            pins[normalised(name)] = version.strip()
+    return pins
+
+
+@pytest.mark.parametrize("env", sorted((ROOT / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_conda_environments_pin_the_versions_of_the_lock_file(env):
+    pins = lock_file()
+    spec = yaml.safe_load(env.read_text())
+    pip = [entry for entry in spec["dependencies"] if isinstance(entry, dict) and "pip" in entry]
+    assert len(pip) == 1, f"{env.name}: the Python packages belong in one pip section"
+    packages = pip[0]["pip"]
+    assert packages
+    for requirement in packages:
+        name, _, version = requirement.partition("==")
+        assert version, f"{env.name}: {requirement!r} is not pinned with =="
+        assert normalised(name) in pins, f"{env.name}: {name} is not in requirements.lock"
+        assert version == pins[normalised(name)], f"{env.name}: {name}=={version}, the lock file has {pins[normalised(name)]}"
+    python = [entry for entry in spec["dependencies"] if isinstance(entry, str) and entry.startswith("python=")]
+    assert python == [f"python={sys.version_info.major}.{sys.version_info.minor}"]
+
+
+def test_the_environments_hold_what_their_rules_import():
+    """envs/train.yaml carries every runtime dependency but snakemake; envs/report.yaml no torch."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    required = {normalised(re.split(r"[<>=!~ ;\[]", d, 1)[0]) for d in project["dependencies"]}
+    train = {normalised(p.partition("==")[0]) for p in yaml.safe_load((ROOT / "envs" / "train.yaml").read_text())
+             ["dependencies"][-1]["pip"]}
+    report = {normalised(p.partition("==")[0]) for p in yaml.safe_load((ROOT / "envs" / "report.yaml").read_text())
+              ["dependencies"][-1]["pip"]}
+    assert required - {"snakemake", "seaborn", "jinja2", "pygments"} <= train
+    assert {"pandas", "scipy", "seaborn", "jinja2", "pygments", "matplotlib", "pyyaml"} <= report
+    assert "torch" not in report
+
+
+def rules() -> dict[str, str]:
+    """Every rule of the workflow and its body."""
+    text = "\n".join(path.read_text() for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))])
+    found = {}
+    for match in re.finditer(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", text, flags=re.M):
+        found[match.group(1)] = match.group(2)
+    return found
+
+
+def test_every_rule_that_runs_a_job_has_a_log_and_a_conda_environment():
+    found = rules()
+    assert {"train", "evaluate", "reference", "aggregate", "report", "all"} <= set(found)
+    for name, body in found.items():
+        if name == "all":
+            continue
+        assert re.search(r"^\s+log:", body, flags=re.M), f"rule {name} has no log"
+        environment = re.search(r'^\s+conda:\s*\n\s+"\.\./(envs/[\w.-]+\.yaml)"', body, flags=re.M)
+        assert environment, f"rule {name} has no conda environment"
+        assert (ROOT / environment.group(1)).exists()
+    for name in ("train", "evaluate", "reference"):
+        assert re.search(r"^\s+threads:", found[name], flags=re.M) and "gpu=GPU" in found[name]
