@@ -29,6 +29,7 @@ _NOT_HASHED = frozenset(
 )
 
 OPTIMIZERS = ("adam", "rmsprop")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class RunConfig:
     beta2: float = 0.999
     n_critic: int = 1
     ema: float = 0.0  # decay of the generator's exponential moving average; 0 turns it off
+    # How the arithmetic runs (docs/speed.md). The defaults are exact and change nothing on a CPU;
+    # a non-default value is part of the run id's hash, since it changes the numbers on a GPU.
+    precision: str = "fp32"  # "bf16": bf16 autocast of the forward passes
+    channels_last: bool = False  # channels_last memory format for image networks and batches
+    compile: bool = False  # torch.compile G and D
+    tf32: bool = False  # allow TF32 matrix products and convolutions on a GPU
+    deterministic: bool = True  # deterministic GPU kernels where they exist, cuDNN autotuning off
     log_every: int = 50
     checkpoint_every: int = 500
     diagnostics: bool = True
@@ -209,6 +217,7 @@ def validate(config: RunConfig) -> None:
         require(0 <= getattr(config, key) < 1, key, "must be in [0, 1)")
     require(0 <= config.ema < 1, "ema", "must be in [0, 1) (0 turns the EMA off)")
     require(config.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}")
+    require(config.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
 
 
 def parse_value(text: str) -> Any:

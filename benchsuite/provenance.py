@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -58,6 +59,19 @@ def device_description(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def numerics() -> dict[str, Any]:
+    """The process-wide switches that decide how the arithmetic runs (see configure_numerics)."""
+    return {
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
+
+
 def collect(device: torch.device) -> dict[str, Any]:
     return {
         "versions": package_versions(),
@@ -66,4 +80,5 @@ def collect(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "python_executable": sys.executable,
         **device_description(device),
+        "numerics": numerics(),
     }

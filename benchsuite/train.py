@@ -13,10 +13,12 @@ which objective or regulariser is in use. What it writes, every file atomically:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
 import json
+import os
 import shutil
 import sys
 import time
@@ -50,6 +52,31 @@ def pick_device(requested: str | None = None) -> torch.device:
             raise ConfigError(f"device {requested!r} was requested but CUDA is not available; use --device cpu")
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def configure_numerics(config: RunConfig, device: torch.device) -> None:
+    """The GPU's reproducibility switches from the config (docs/speed.md); nothing changes on a CPU.
+
+    TF32 is off unless ``tf32`` is set, and ``deterministic`` (the default) asks for deterministic
+    kernels wherever PyTorch has them (warning, not failing, where it has none), with cuDNN's
+    autotuner off and cuBLAS given the fixed workspace it needs for deterministic results.
+    """
+    if device.type != "cuda":
+        return
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cuda.matmul.allow_tf32 = config.tf32
+    torch.backends.cudnn.allow_tf32 = config.tf32
+    torch.backends.cudnn.benchmark = not config.deterministic
+    torch.backends.cudnn.deterministic = config.deterministic
+    torch.use_deterministic_algorithms(config.deterministic, warn_only=True)
+
+
+def autocast(setup: Setup) -> contextlib.AbstractContextManager:
+    """bf16 autocast of the forward passes when the config asks for it, else nothing at all."""
+    if setup.config.precision == "bf16":
+        return torch.autocast(setup.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -87,6 +114,13 @@ class Setup:
     def components(self) -> dict[str, Any]:
         return {"objective": self.objective, **{f"regulariser/{r.name}": r for r in self.regularisers}}
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """channels_last for image batches when the config asks for it, else the tensors' own layout."""
+        if self.config.channels_last and len(self.dataset.shape) == 3:
+            return torch.channels_last
+        return torch.preserve_format
+
 
 def build(config: RunConfig, device: torch.device, data_root: str | None = None) -> Setup:
     """Instantiate dataset, networks and methods; weights initialised from the run's seed."""
@@ -112,6 +146,9 @@ def build(config: RunConfig, device: torch.device, data_root: str | None = None)
     discriminator.to(device)
     for extra in extras.values():
         extra.module.to(device)
+    if config.channels_last and len(dataset.shape) == 3:
+        for module in (generator, discriminator, *(extra.module for extra in extras.values())):
+            module.to(memory_format=torch.channels_last)
     ema = None
     if config.ema > 0:
         ema = copy.deepcopy(generator).requires_grad_(False)
@@ -300,6 +337,69 @@ def _format(value: float) -> str:
     return repr(float(value))
 
 
+class RunRecord:
+    """The files a run writes while it trains: its log rows, provenance segments and final status.
+
+    One per run directory; the single-seed trainer and the several-seeds trainer both write through
+    it, so the two cannot drift apart. ``batch`` says how the run was trained alongside others.
+    """
+
+    def __init__(self, run: RunDirectory, config: RunConfig, start: int, base_provenance: dict[str, Any],
+                 batch: dict[str, Any] | None = None) -> None:
+        self.run, self.config, self.start = run, config, start
+        if start == 0:
+            run.path.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(run.config, config.to_json() + "\n")
+        self.rows = read_log(run.log, start)
+        self.history = atomic.read_json(run.provenance).get("segments", []) if run.provenance.exists() and start else []
+        self.segment: dict[str, Any] = {"started": provenance.now(), "from_step": start}
+        if batch is not None:
+            self.segment["batch"] = batch
+        self.base_provenance = base_provenance
+
+    def save_provenance(self, steps_done: int, seconds: float) -> None:
+        self.segment.update(ended=provenance.now(), to_step=steps_done, wall_seconds=round(seconds, 3),
+                            steps_per_second=round((steps_done - self.start) / seconds, 3) if seconds > 0 else None)
+        segments = self.history + [self.segment]
+        atomic.write_json(self.run.provenance, self.base_provenance | {
+            "run_id": self.config.run_id,
+            "segments": segments,
+            "wall_seconds": round(sum(s.get("wall_seconds", 0.0) for s in segments), 3),
+        })
+
+    def checkpoint(self, state: dict[str, Any], step: int, seconds: float) -> None:
+        atomic.save_torch(self.run.checkpoint, state)
+        write_log(self.run.log, self.rows)
+        self.save_provenance(step, seconds)
+
+    def finish(self, status: dict[str, Any], steps_done: int, seconds: float) -> dict[str, Any]:
+        write_log(self.run.log, self.rows)
+        self.save_provenance(steps_done, seconds)
+        atomic.write_json(self.run.status, status)
+        return status
+
+
+def log_row(setup: Setup, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor, d_ctx: StepContext,
+            ctx: StepContext, diagnostics_rng: torch.Generator) -> dict[str, Any]:
+    """One row of log.csv: losses, D's mean outputs, the diagnostics and every scalar the methods logged."""
+    config = setup.config
+    row: dict[str, Any] = {
+        "step": step,
+        "loss_d": loss_d.detach(),
+        "loss_g": loss_g.detach(),
+        "d_real_mean": d_ctx.out_real.detach().mean(),
+        "d_fake_mean": d_ctx.out_fake.detach().mean(),
+    }
+    if config.diagnostics:
+        diagnostics_rng.manual_seed(config.seed * 1_000_003 + step)
+        # In float32 (a no-op unless bf16 autocast made the fakes bf16), as D's weights are.
+        row |= input_gradient_norms(setup.discriminator, d_ctx.real_input.float(), d_ctx.fake_input.float(),
+                                    diagnostics_rng)
+        row["lipschitz_bound"] = lipschitz_upper_bound(setup.discriminator)
+    row |= d_ctx.scalars | ctx.scalars
+    return {key: value if key == "step" else _format(_number(value)) for key, value in row.items()}
+
+
 # --- Training -------------------------------------------------------------------------------------
 
 
@@ -329,8 +429,10 @@ def train(
     data_root: str | None = None,
     progress: bool | None = None,
     stop_after: int | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train one run into ``out``; returns its status dict. ``stop_after`` halts early (for tests)."""
+    """Train one run into ``out``; returns its status dict. ``stop_after`` halts early (for tests);
+    ``batch`` (recorded in the provenance) says which seeds this process trained with it, and how."""
     run = RunDirectory(out)
     device = device if isinstance(device, torch.device) else pick_device(device)
     mode = prepare(run, config, force)
@@ -338,41 +440,20 @@ def train(
         return run.read_status() | {"already_finished": True}
 
     # Build the networks and the optimisers.
+    configure_numerics(config, device)
     setup = build(config, device, data_root)
-    optimizers = {
-        "g": make_optimizer(config, setup.player_parameters("g"), config.lr_g),
-        "d": make_optimizer(config, setup.player_parameters("d"), config.lr_d),
-    }
+    optimizers = make_optimizers(setup)
     rng = RandomState.seeded(config.seed, device)
 
     # Resume from the checkpoint, or start the run directory.
     start = 0
     if mode == "resume":
         start = restore(setup, optimizers, rng, load_checkpoint(run.checkpoint, device))
-    else:
-        run.path.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(run.config, config.to_json() + "\n")
-    rows = read_log(run.log, start)
-    history = atomic.read_json(run.provenance).get("segments", []) if run.provenance.exists() and start else []
-    segment = {"started": provenance.now(), "from_step": start}
-    base_provenance = provenance.collect(device)
+    if config.compile:
+        for module in (setup.generator, setup.discriminator):
+            module.compile()
+    record = RunRecord(run, config, start, provenance.collect(device), batch)
     diagnostics_rng = torch.Generator(device=device)
-
-    def save_provenance(steps_done: int, seconds: float) -> None:
-        segment.update(ended=provenance.now(), to_step=steps_done, wall_seconds=round(seconds, 3),
-                       steps_per_second=round((steps_done - start) / seconds, 3) if seconds > 0 else None)
-        segments = history + [segment]
-        atomic.write_json(run.provenance, base_provenance | {
-            "run_id": config.run_id,
-            "segments": segments,
-            "wall_seconds": round(sum(s.get("wall_seconds", 0.0) for s in segments), 3),
-        })
-
-    def finish(status: dict[str, Any], steps_done: int, seconds: float) -> dict[str, Any]:
-        write_log(run.log, rows)
-        save_provenance(steps_done, seconds)
-        atomic.write_json(run.status, status)
-        return status
 
     bad_d = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
     bad_g = torch.full((), -1, dtype=torch.long, device=device)
@@ -396,35 +477,19 @@ def train(
 
         # Log losses and diagnostics.
         if logging:
-            row: dict[str, Any] = {
-                "step": step,
-                "loss_d": loss_d.detach(),
-                "loss_g": loss_g.detach(),
-                "d_real_mean": d_ctx.out_real.detach().mean(),
-                "d_fake_mean": d_ctx.out_fake.detach().mean(),
-            }
-            if config.diagnostics:
-                diagnostics_rng.manual_seed(config.seed * 1_000_003 + step)
-                row |= input_gradient_norms(setup.discriminator, d_ctx.real_input, d_ctx.fake_input, diagnostics_rng)
-                row["lipschitz_bound"] = lipschitz_upper_bound(setup.discriminator)
-            row |= d_ctx.scalars | ctx.scalars
-            rows.append({key: value if key == "step" else _format(_number(value)) for key, value in row.items()})
+            record.rows.append(log_row(setup, step, loss_d, loss_g, d_ctx, ctx, diagnostics_rng))
 
         # Stop a diverged run; it is a result, not a crash.
         checkpointing = step % config.checkpoint_every == 0 or step == end
         if logging or checkpointing:
-            reason = _divergence(int(bad_d), int(bad_g), setup)
-            if reason is not None:
+            diverged = divergence_status(int(bad_d), int(bad_g), setup, step)
+            if diverged is not None:
                 bar.close()
-                first = min(s for s in (int(bad_d), int(bad_g)) if s > 0) if reason[0] else step
-                return finish({"status": "diverged", "step": first, "reason": reason[1]}, step,
-                              time.perf_counter() - began)
+                return record.finish(diverged, step, time.perf_counter() - began)
 
         # Save a checkpoint.
         if checkpointing:
-            atomic.save_torch(run.checkpoint, checkpoint_state(setup, optimizers, rng, step))
-            write_log(run.log, rows)
-            save_provenance(step, time.perf_counter() - began)
+            record.checkpoint(checkpoint_state(setup, optimizers, rng, step), step, time.perf_counter() - began)
         bar.update(1)
 
     bar.close()
@@ -432,7 +497,16 @@ def train(
     if end < config.steps:
         return {"status": "stopped", "step": end}
     setup.dataset.save_samples(sample(setup, 1000, seed=config.seed), run.samples)
-    return finish({"status": "completed", "step": config.steps}, config.steps, seconds)
+    return record.finish({"status": "completed", "step": config.steps}, config.steps, seconds)
+
+
+def make_optimizers(setup: Setup) -> dict[str, torch.optim.Optimizer]:
+    """The two players' optimisers: "d" (D and the extra networks D owns) and "g" (likewise)."""
+    config = setup.config
+    return {
+        "g": make_optimizer(config, setup.player_parameters("g"), config.lr_g),
+        "d": make_optimizer(config, setup.player_parameters("d"), config.lr_d),
+    }
 
 
 def discriminator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomState, step: int,
@@ -440,27 +514,18 @@ def discriminator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: Rand
     """One update of D (and of the extra networks D's player owns) on a fresh real and fake batch."""
     config, device = setup.config, setup.device
     setup.discriminator.requires_grad_(True)
-    real = setup.dataset.sample(config.batch_size, rng.data).to(device, non_blocking=True)
+    real = setup.dataset.sample(config.batch_size, rng.data).to(device, non_blocking=True,
+                                                                memory_format=setup.memory_format)
     z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
-    with torch.no_grad():
-        fake = setup.generator(z)
-    ctx = StepContext(step, config.steps, "d", setup.generator, setup.discriminator, z, fake, real=real,
-                      networks=setup.extra_modules, rng=rng.noise)
-    for regulariser in setup.regularisers:
-        regulariser.begin_phase(ctx)
-    ctx.real_input = _perturb(setup, real, ctx)
-    ctx.fake_input = _perturb(setup, fake, ctx)
-    if "real" in setup.input_gradients:
-        ctx.real_input = ctx.real_input.detach().requires_grad_(True)
-    if "fake" in setup.input_gradients:
-        ctx.fake_input = ctx.fake_input.detach().requires_grad_(True)
-    ctx.out_real = setup.discriminator(ctx.real_input)
-    ctx.out_fake = setup.discriminator(ctx.fake_input)
-    loss = setup.objective.discriminator_loss(ctx.out_real, ctx.out_fake, ctx)
-    for regulariser in setup.regularisers:
-        penalty = regulariser.discriminator_penalty(ctx)
-        if penalty is not None:
-            loss = loss + penalty
+    with autocast(setup):
+        with torch.no_grad():
+            fake = setup.generator(z)
+        ctx = StepContext(step, config.steps, "d", setup.generator, setup.discriminator, z, fake, real=real,
+                          networks=setup.extra_modules, rng=rng.noise)
+        discriminator_inputs(setup, ctx)
+        ctx.out_real = setup.discriminator(ctx.real_input)
+        ctx.out_fake = setup.discriminator(ctx.fake_input)
+        loss = discriminator_loss(setup, ctx)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if measure_gradient:
@@ -478,18 +543,13 @@ def generator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomSt
     # D takes no parameter gradients here: G's loss only needs gradients through D to its input.
     setup.discriminator.requires_grad_(False)
     z = torch.randn(config.batch_size, config.z_dim, device=device, generator=rng.noise)
-    fake = setup.generator(z)
-    ctx = StepContext(step, config.steps, "g", setup.generator, setup.discriminator, z, fake,
-                      networks=setup.extra_modules, rng=rng.noise)
-    for regulariser in setup.regularisers:
-        regulariser.begin_phase(ctx)
-    ctx.fake_input = _perturb(setup, fake, ctx)
-    ctx.out_fake = setup.discriminator(ctx.fake_input)
-    loss = setup.objective.generator_loss(ctx.out_fake, ctx)
-    for regulariser in setup.regularisers:
-        penalty = regulariser.generator_penalty(ctx)
-        if penalty is not None:
-            loss = loss + penalty
+    with autocast(setup):
+        fake = setup.generator(z)
+        ctx = StepContext(step, config.steps, "g", setup.generator, setup.discriminator, z, fake,
+                          networks=setup.extra_modules, rng=rng.noise)
+        generator_inputs(setup, ctx)
+        ctx.out_fake = setup.discriminator(ctx.fake_input)
+        loss = generator_loss(setup, ctx)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if measure_gradient:
@@ -498,6 +558,57 @@ def generator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomSt
     if setup.ema is not None:
         update_ema(setup.ema, setup.generator, config.ema)
     return loss, ctx
+
+
+# The parts of a step between the networks' passes, shared with the several-seeds trainer.
+
+
+def discriminator_inputs(setup: Setup, ctx: StepContext) -> None:
+    """Start D's phase and set what D will see: the batches perturbed, marked for input gradients."""
+    for regulariser in setup.regularisers:
+        regulariser.begin_phase(ctx)
+    ctx.real_input = _perturb(setup, ctx.real, ctx)
+    ctx.fake_input = _perturb(setup, ctx.fake, ctx)
+    if "real" in setup.input_gradients:
+        ctx.real_input = ctx.real_input.detach().requires_grad_(True)
+    if "fake" in setup.input_gradients:
+        ctx.fake_input = ctx.fake_input.detach().requires_grad_(True)
+
+
+def discriminator_loss(setup: Setup, ctx: StepContext) -> torch.Tensor:
+    """The objective's D loss on ``ctx.out_real`` and ``ctx.out_fake`` plus every D penalty."""
+    loss = setup.objective.discriminator_loss(ctx.out_real, ctx.out_fake, ctx)
+    for regulariser in setup.regularisers:
+        penalty = regulariser.discriminator_penalty(ctx)
+        if penalty is not None:
+            loss = loss + penalty
+    return loss
+
+
+def generator_inputs(setup: Setup, ctx: StepContext) -> None:
+    """Start G's phase and set what D will see of the fakes."""
+    for regulariser in setup.regularisers:
+        regulariser.begin_phase(ctx)
+    ctx.fake_input = _perturb(setup, ctx.fake, ctx)
+
+
+def generator_loss(setup: Setup, ctx: StepContext) -> torch.Tensor:
+    """The objective's G loss on ``ctx.out_fake`` plus every G penalty."""
+    loss = setup.objective.generator_loss(ctx.out_fake, ctx)
+    for regulariser in setup.regularisers:
+        penalty = regulariser.generator_penalty(ctx)
+        if penalty is not None:
+            loss = loss + penalty
+    return loss
+
+
+def divergence_status(bad_d: int, bad_g: int, setup: Setup, step: int) -> dict[str, Any] | None:
+    """The status of a run found diverged at ``step`` (checked every log and checkpoint step), else None."""
+    reason = _divergence(bad_d, bad_g, setup)
+    if reason is None:
+        return None
+    first = min(s for s in (bad_d, bad_g) if s > 0) if reason[0] else step
+    return {"status": "diverged", "step": first, "reason": reason[1]}
 
 
 def _divergence(bad_d: int, bad_g: int, setup: Setup) -> tuple[bool, str] | None:
@@ -520,14 +631,14 @@ class _NoBar:
         pass
 
 
-def _progress_bar(config: RunConfig, start: int, enabled: bool | None) -> Any:
+def _progress_bar(config: RunConfig, start: int, enabled: bool | None, desc: str | None = None) -> Any:
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=config.steps, initial=start, desc=config.run_id, unit="step", dynamic_ncols=True)
+    return tqdm(total=config.steps, initial=start, desc=desc or config.run_id, unit="step", dynamic_ncols=True)
 
 
 # --- Sampling -------------------------------------------------------------------------------------
