@@ -380,11 +380,15 @@ def shell_words(arguments: list[str]) -> str:
 
 def pick_device(requested: str) -> str:
     """"cpu" or "cuda"; "auto" is CUDA when this machine sees a GPU."""
-    if requested == "auto":
-        import torch
+    if requested == "cpu":
+        return requested
+    import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "cuda":
+        raise GridError("config key 'device' is 'cuda' but this machine has no usable CUDA GPU; use auto or cpu")
+    return "cpu"
 
 
 def _metric_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from benchsuite.errors import ConfigError
 try:
     GRID = grid_module.expand(config, base=Path.cwd())
     EVALUATION = grid_module.evaluation_arguments(config, GRID)
+    DEVICE = grid_module.pick_device(config["device"])
 except ConfigError as error:
     # One line naming the key and the fix, raised before any job starts.
     raise WorkflowError(f"bad pipeline config: {error}") from None
@@ -31,7 +32,6 @@ REPORT = f"{RESULTS}/report.html"
 REPORT_PATH = os.path.abspath(REPORT)
 CACHE = os.path.abspath(config["cache"] or f"{RESULTS}/cache")
 
-DEVICE = grid_module.pick_device(config["device"])
 GPU = 1 if DEVICE == "cuda" else 0
 
 # Under --use-conda the environment's python runs the jobs; otherwise the one running Snakemake.

@@ -284,3 +284,15 @@ def test_evaluation_arguments_carry_samples_and_metric_options_of_the_dataset_mo
     config = small(evaluation={"samples": {"toy": 123}, "metrics": {"modes": {"min_samples": 7}}})
     arguments = evaluation_arguments(config, expand(config, base=ROOT))
     assert arguments == {"ring8": "--samples 123 --set modes.min_samples=7"}
+
+
+def test_devices():
+    import torch
+
+    from benchsuite.grid import pick_device
+
+    assert pick_device("cpu") == "cpu"
+    assert pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(GridError, match="'device' is 'cuda'"):
+            pick_device("cuda")
