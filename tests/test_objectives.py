@@ -73,6 +73,9 @@ def test_minimax_saturates_where_nonsaturating_does_not():
 
 
 def test_every_objective_documents_its_source():
+    # The package's own objectives; other tests of the session register plugin ones.
     for entry in registry.entries("objective"):
+        if not entry.source.startswith("benchsuite."):
+            continue
         module = __import__(entry.target.__module__, fromlist=["_"])
         assert module.__doc__ and any(ch.isdigit() for ch in module.__doc__), entry.name
