@@ -481,27 +481,49 @@ class _Linear(_Part):
 
 
 class _Elementwise(_Part):
-    """An activation applied once to all seeds (checked: vectorised loops must split alike)."""
+    """An activation applied once to all seeds, or seed by seed where that alone matches one seed's
+    result here (a vectorised loop may treat an element differently at another position)."""
 
     def __init__(self, module: nn.Module) -> None:
         self.module = module
+        self.per_seed = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.per_seed:
+            return torch.stack([self.module(xs) for xs in x.unbind(0)])
         return self.module(x)
 
-    def decide(self, x: torch.Tensor) -> torch.Tensor:
+    def _matches(self, x: torch.Tensor) -> bool:
         noise = torch.Generator(device=x.device).manual_seed(1)
         upstream = torch.randn(x.shape, generator=noise, device=x.device, dtype=x.dtype)
         xt = x.detach().clone().requires_grad_(True)
-        out = self.module(xt)
+        out = self(xt.clone())
         out.backward(upstream)
         for s in range(x.shape[0]):
             xs = x[s].detach().clone().requires_grad_(True)
-            ref = self.module(xs)
+            ref = self.module(xs.clone())
             ref.backward(upstream[s])
             if not (_same(out[s], ref) and _same(xt.grad[s], xs.grad)):
-                raise Unbatchable(f"{type(self.module).__name__} on all seeds at once differs from one seed here")
-        return out.detach()
+                return False
+        return True
+
+    def decide(self, x: torch.Tensor) -> torch.Tensor:
+        self.per_seed = False
+        if not self._matches(x):
+            self.per_seed = True
+            if not self._matches(x):
+                raise Unbatchable(f"{type(self.module).__name__}: no stacked form reproduces one seed's result here")
+        with torch.no_grad():
+            return self(x)
+
+    def modes(self) -> list[bool]:
+        return [self.per_seed]
+
+    def set_modes(self, modes: list[bool]) -> None:
+        (self.per_seed,) = modes
+
+    def describe(self) -> list[str]:
+        return [f"{type(self.module).__name__} seed by seed"] if self.per_seed else []
 
 
 class _View(_Part):
@@ -548,7 +570,7 @@ class _Bottleneck(_Part):
         return self._forward(x, deciding=True).detach()
 
     def _parts(self) -> list[_Part]:
-        return [self.mean, self.scale, self.head]
+        return [self.mean, self.scale, self.softplus, self.head]
 
     def modes(self) -> list[bool]:
         return _Sequence(self._parts()).modes()
@@ -655,9 +677,10 @@ class _Network:
 
     def describe(self) -> str:
         lines = self.body.describe()
-        stacked = sum("stacked" in line for line in lines)
-        return f"{stacked}/{len(lines)} linear layers stacked" + (
-            "" if stacked == len(lines) else " (" + "; ".join(line for line in lines if "seed by seed" in line) + ")")
+        linear = [line for line in lines if "->" in line]
+        stacked = sum(line.endswith(" stacked") for line in linear)
+        per_seed = [line for line in lines if line.endswith("seed by seed")]
+        return f"{stacked}/{len(linear)} linear layers stacked" + (f" ({'; '.join(per_seed)})" if per_seed else "")
 
 
 @contextmanager
