@@ -134,7 +134,7 @@ def train_seeds(
     if not pending:
         return statuses
 
-    reason = "asked for" if sequential else unbatchable_settings(config)
+    reason = "asked for" if sequential else "one seed" if len(pending) == 1 else unbatchable_settings(config)
     batches: list[_Batch] = []
     if reason is None:
         configure_numerics(config, device)

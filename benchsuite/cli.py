@@ -75,8 +75,8 @@ def train_command(args: argparse.Namespace) -> int:
     settings, base = user_config(args)
     if args.seeds is not None:
         return train_seeds_command(args, settings, base)
-    if args.sequential:
-        raise ConfigError("--sequential goes with --seeds (it says how several seeds share this process)")
+    if args.sequential or args.record:
+        raise ConfigError("--sequential and --record go with --seeds (they are about several seeds in this process)")
     config = resolve(settings, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id
     status = train(config, out, device=args.device, force=args.force, data_root=args.data_root,
@@ -91,16 +91,36 @@ def train_seeds_command(args: argparse.Namespace, settings: dict[str, Any], base
 
     from benchsuite.batched import parse_seeds, seed_directory, train_seeds
     from benchsuite.config import resolve
+    from benchsuite.io import write_json
 
     seeds = parse_seeds(args.seeds)
     config = resolve(settings | {"seed": seeds[0]}, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id.rsplit("/", 1)[0]
     statuses = train_seeds(config, seeds, out, device=args.device, force=args.force, data_root=args.data_root,
                            progress=False if args.quiet else None, sequential=args.sequential)
+    runs = {}
     for seed in seeds:
         seed_config = dataclasses.replace(config, seed=seed)
         _report(seed_config.run_id, statuses[seed], seed_directory(out, seed_config))
+        runs[seed_config.run_id] = {"dir": str(seed_directory(out, seed_config)), "status": statuses[seed]["status"]}
+    if args.record:
+        write_json(args.record, {"arguments": run_arguments(args), "runs": runs})
     return 0
+
+
+def run_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of a train command that decide what is trained (not where, on what or how loudly)."""
+    words: list[str] = []
+    for flag, value in (("--config", args.config), ("--dataset", args.dataset), ("--arch", args.arch),
+                        ("--objective", args.objective), ("--regulariser", args.regulariser),
+                        ("--seed", args.seed), ("--seeds", args.seeds), ("--steps", args.steps)):
+        if value is not None:
+            words += [flag, str(value)]
+    for assignment in args.set or []:
+        words += ["--set", assignment]
+    for plugin in args.plugin or []:
+        words += ["--plugin", plugin]
+    return words + (["--sequential"] if args.sequential else [])
 
 
 def _report(run_id: str, status: dict[str, Any], out: Path) -> None:
@@ -240,6 +260,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--data-root", help="where image datasets live")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--record", metavar="FILE",
+                   help="with --seeds: write FILE (JSON) listing the runs trained and how they ended, "
+                        "after all of them (the pipeline's train jobs end with it)")
 
     p = sub.add_parser("evaluate", help="compute a finished run's metrics into metrics.json")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

@@ -359,11 +359,13 @@ def assignments(settings: dict[str, Any]) -> list[str]:
     return result
 
 
-def train_arguments(run: Run) -> list[str]:
-    """The arguments of ``benchsuite train`` that reproduce this run (without --out)."""
+def train_arguments(run: Run, seeds: list[int] | None = None) -> list[str]:
+    """The arguments of ``benchsuite train`` that reproduce this run (without --out), or with ``seeds``
+    the runs of those seeds that share its settings (``--seeds``)."""
     c = run.config
     arguments = ["--dataset", c.dataset, "--arch", c.architecture, "--objective", c.objective,
-                 "--regulariser", c.regulariser, "--seed", str(c.seed)]
+                 "--regulariser", c.regulariser]
+    arguments += ["--seed", str(c.seed)] if seeds is None else ["--seeds", seeds_text(seeds)]
     for assignment in assignments(run.settings):
         arguments += ["--set", assignment]
     for plugin in run.settings.get("plugins", []):
@@ -375,12 +377,112 @@ def shell_words(arguments: list[str]) -> str:
     return " ".join(shlex.quote(argument) for argument in arguments)
 
 
+def seeds_text(seeds: Iterable[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5" (what ``--seeds`` reads)."""
+    parts: list[list[int]] = []
+    for seed in sorted(seeds):
+        if parts and seed == parts[-1][-1] + 1:
+            parts[-1].append(seed)
+        else:
+            parts.append([seed])
+    return ",".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in parts)
+
+
+# --- Train jobs -----------------------------------------------------------------------------------
+#
+# One train job trains the unfinished seeds of one configuration in one process (toy cells by
+# default; see `seeds_together`), and writes a record, <cell>/seeds-<seeds>.json, that lists the
+# runs it trained. The record is the job's output and every evaluation's input: a run's own files
+# are never an output Snakemake could delete before a job, and a seed added later gets a job and a
+# record of its own, so the finished runs' evaluations are not redone.
+
+SEEDS_TOGETHER = ("toy", "all", "none")
+RECORD_PREFIX = "seeds-"
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """What one train job trains: ``record`` (relative to the runs directory) and its CLI arguments."""
+
+    record: str
+    arguments: tuple[str, ...]
+    runs: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.runs)
+
+
+def _together(run: Run, policy: str) -> bool:
+    if policy not in SEEDS_TOGETHER:
+        raise GridError(f"config key 'seeds_together' must be one of {', '.join(SEEDS_TOGETHER)}, got {policy!r}")
+    return policy == "all" or (policy == "toy" and run.modality == "toy")
+
+
+def _record_name(cell: str, runs: list[Run]) -> str:
+    seeds = seeds_text(run.config.seed for run in runs).replace(",", "_")
+    suffix = runs[0].run_id.rsplit("/", 1)[1].partition("-")[2]
+    return f"{cell}/{RECORD_PREFIX}{seeds}{'-' + suffix if suffix else ''}.json"
+
+
+def _finished_records(runs_root: Path, cell: str) -> list[tuple[str, dict[str, Any]]]:
+    """The readable train records of a cell, newest first."""
+    found = []
+    for path in (runs_root / cell).glob(f"{RECORD_PREFIX}*.json"):
+        try:
+            record = json.loads(path.read_text())
+            found.append((path.stat().st_mtime, f"{cell}/{path.name}", record))
+        except (OSError, ValueError):
+            continue
+    return [(name, record) for _, name, record in sorted(found, key=lambda item: item[0], reverse=True)]
+
+
+def train_jobs(grid: Grid, runs_root: str | Path, policy: str = "toy") -> tuple[dict[str, str], dict[str, TrainJob]]:
+    """Which record stands for each run's training, and the jobs that write those records.
+
+    A run whose directory has a final status and that a record lists keeps that record (and its
+    job, rebuilt from the record, so a finished grid stays a no-op). The other runs of a cell that
+    share their settings, seed apart, form one new job when ``policy`` puts them together
+    (``toy``: the toy datasets, ``all``, ``none``), else one job each.
+    """
+    runs_root = Path(runs_root)
+    record_of: dict[str, str] = {}
+    jobs: dict[str, TrainJob] = {}
+    pending: dict[tuple[str, str], list[Run]] = {}
+    records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for run in grid.runs.values():
+        cell = run.run_id.rsplit("/", 1)[0]
+        if cell not in records:
+            records[cell] = _finished_records(runs_root, cell)
+        covering = (runs_root / run.run_id / "status.json").is_file() and next(
+            ((name, record) for name, record in records[cell] if run.run_id in record.get("runs", {})), None)
+        if covering:
+            name, record = covering
+            record_of[run.run_id] = name
+            jobs.setdefault(name, TrainJob(name, tuple(record["arguments"]), tuple(record["runs"])))
+            continue
+        settings = {key: value for key, value in run.settings.items() if key != "seed"}
+        key = json.dumps(settings, sort_keys=True, default=str)
+        if not _together(run, policy):
+            key += f"/seed {run.config.seed}"
+        pending.setdefault((cell, key), []).append(run)
+    for (cell, _), runs in pending.items():
+        runs.sort(key=lambda run: run.config.seed)
+        name = _record_name(cell, runs)
+        arguments = train_arguments(runs[0], [run.config.seed for run in runs])
+        jobs[name] = TrainJob(name, tuple(arguments), tuple(run.run_id for run in runs))
+        for run in runs:
+            record_of[run.run_id] = name
+    return record_of, jobs
+
+
 # --- Evaluation and devices -----------------------------------------------------------------------
 
 
-def pick_device(requested: str) -> str:
-    """"cpu" or "cuda"; "auto" is CUDA when this machine sees a GPU."""
-    if requested == "cpu":
+def pick_device(requested: str, check: bool = True) -> str:
+    """"cpu" or "cuda"; "auto" is CUDA when this machine sees a GPU. ``check=False`` takes "cuda" on
+    trust (the jobs run on other machines, which check it themselves)."""
+    if requested == "cpu" or (requested == "cuda" and not check):
         return requested
     import torch
 

@@ -19,7 +19,8 @@ from benchsuite.errors import ConfigError
 try:
     GRID = grid_module.expand(config, base=Path.cwd())
     EVALUATION = grid_module.evaluation_arguments(config, GRID)
-    DEVICE = grid_module.pick_device(config["device"])
+    # Under a cluster executor the jobs run on other machines: `cuda` is checked there, not here.
+    DEVICE = grid_module.pick_device(config["device"], check=workflow.local_exec)
 except ConfigError as error:
     # One line naming the key and the fix, raised before any job starts.
     raise WorkflowError(f"bad pipeline config: {error}") from None
@@ -33,6 +34,12 @@ REPORT_PATH = os.path.abspath(REPORT)
 CACHE = os.path.abspath(config["cache"] or f"{RESULTS}/cache")
 
 GPU = 1 if DEVICE == "cuda" else 0
+
+
+def limits(rule_name, runs=1):
+    """The scheduler's runtime (minutes) and memory (MB) for a job of this rule: config `resources`."""
+    wanted = config["resources"][rule_name]
+    return {"runtime": wanted["runtime"] * runs, "mem_mb": wanted["mem_mb"]}
 
 # Under --use-conda the environment's python runs the jobs; otherwise the one running Snakemake.
 _CONDA = any(method.name == "CONDA" for method in workflow.deployment_settings.deployment_method)

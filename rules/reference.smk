@@ -22,6 +22,7 @@ rule reference:
     threads: config["threads"]
     resources:
         gpu=GPU,
+        **limits("reference"),
     conda:
         "../envs/train.yaml"
     shell:

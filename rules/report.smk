@@ -9,6 +9,8 @@ rule aggregate:
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
     log:
         f"{LOGS}/aggregate.log",
+    resources:
+        **limits("aggregate"),
     params:
         cli=CLI,
         run_dirs=lambda wildcards, input: " ".join(shlex.quote(os.path.dirname(path)) for path in input.metrics),
@@ -37,6 +39,8 @@ rule report:
         ),
     log:
         f"{LOGS}/report.log",
+    resources:
+        **limits("report"),
     params:
         cli=CLI,
         config=json.dumps(config, sort_keys=True),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
 TINY = {"steps": 6, "batch_size": 32, "log_every": 2, "checkpoint_every": 3}
+ROOT = Path(__file__).resolve().parent.parent
+TINY_GRID = ROOT / "tests" / "pipeline" / "tiny.yaml"
 
 
 def tiny_config(**settings: Any) -> RunConfig:
@@ -59,3 +63,34 @@ def assert_same_state(a: Any, b: Any, where: str = "") -> None:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the user's caches from a test."""
     monkeypatch.setenv("BENCHSUITE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+# --- The pipeline --------------------------------------------------------------------------------
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY_GRID, timeout: float = 600,
+              **popen: Any) -> subprocess.CompletedProcess | subprocess.Popen:
+    """The repository's pipeline in ``workdir`` (nothing lands in the repository)."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(configfile), *args]
+    if popen:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def pipeline_failure(result: subprocess.CompletedProcess, workdir: Path) -> str:
+    """Snakemake's last words and the logs of the jobs that failed."""
+    logs = [f"--- {log}\n{log.read_text()[-2000:]}" for log in sorted((workdir / "results" / "logs").rglob("*.log"))
+            if "Traceback" in log.read_text() or "error" in log.read_text()]
+    return "\n".join([result.stdout[-2000:], result.stderr[-3000:], *logs])
+
+
+@pytest.fixture(scope="session")
+def tiny_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny grid run once, uninterrupted, through the local profile: the reference that the
+    pipeline and cluster tests compare with. Tests must not change its directory."""
+    workdir = tmp_path_factory.mktemp("tiny-grid")
+    result = snakemake(workdir, "--profile", str(ROOT / "profiles" / "local"), "--cores", "2")
+    assert result.returncode == 0, pipeline_failure(result, workdir)
+    assert f"The report is {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
+    return workdir

@@ -284,10 +284,16 @@ def test_train_seeds_from_the_command_line(tmp_path, capsys):
         run = seed_directory(tmp_path / "cell", seed_config)
         assert json.loads((run / "status.json").read_text())["status"] == "completed"
         assert f"{seed_config.run_id}: completed -> {run}" in out
-    assert main([*args, "--seeds", "0-1"]) == 0
+    assert main([*args, "--seeds", "0-1", "--record", str(tmp_path / "record.json")]) == 0
     assert "already completed" in capsys.readouterr().out
+    record = json.loads((tmp_path / "record.json").read_text())
+    # The record names what was trained, without where or on what: the pipeline rebuilds its job from it.
+    assert record["arguments"] == ["--dataset", "ring8", "--arch", "mlp", "--objective", "hinge", "--seeds", "0-1",
+                                   "--steps", "2", "--set", "batch_size=16"]
+    assert {run["status"] for run in record["runs"].values()} == {"completed"}
+    assert sorted(record["runs"]) == [dataclasses.replace(config, seed=s).run_id for s in (0, 1)]
     assert main([*args, "--sequential"]) == 2
-    assert "--sequential goes with --seeds" in capsys.readouterr().err
+    assert "--sequential and --record go with --seeds" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*args, "--seeds", "0-1", "--seed", "0"])
     assert "not allowed with argument" in capsys.readouterr().err

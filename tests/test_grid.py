@@ -14,7 +14,9 @@ from snakemake.utils import validate
 from benchsuite import registry
 from benchsuite.cli import parser, user_config
 from benchsuite.config import RunConfig, resolve
-from benchsuite.grid import GridError, evaluation_arguments, expand, parse_seeds, train_arguments
+from benchsuite.grid import (
+    GridError, evaluation_arguments, expand, parse_seeds, seeds_text, train_arguments, train_jobs,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -278,6 +280,63 @@ def test_train_arguments_rebuild_the_same_run(config_file):
         args = parser().parse_args(["train", *train_arguments(run)])
         settings, base = user_config(args)
         assert resolve(settings, base=base) == run.config, run.run_id
+
+
+@pytest.mark.parametrize("seeds, text", [([0], "0"), ([0, 1, 2], "0-2"), ([5, 0, 1, 3], "0-1,3,5"), ([2, 3, 7, 8], "2-3,7-8")])
+def test_seeds_text_is_what_seeds_reads(seeds, text):
+    assert seeds_text(seeds) == text
+    from benchsuite.batched import parse_seeds as cli_seeds
+
+    assert cli_seeds(text) == sorted(seeds)
+
+
+def test_toy_seeds_of_one_configuration_are_one_train_job_and_images_one_each(tmp_path):
+    config = small(seeds=[0, 1, 2], regularisers=["none", "r1"], studies={
+        "toy": {"datasets": ["ring8"]},
+        "images": {"datasets": ["digits"], "architectures": ["dcgan"], "regularisers": ["none"], "seeds": [0, 1]}})
+    grid = expand(config, base=ROOT)
+    record_of, jobs = train_jobs(grid, tmp_path, "toy")
+    assert sorted(jobs) == ["digits/dcgan/nonsaturating/none/seeds-0.json", "digits/dcgan/nonsaturating/none/seeds-1.json",
+                            "ring8/mlp/nonsaturating/none/seeds-0-2.json", "ring8/mlp/nonsaturating/r1/seeds-0-2.json"]
+    assert set(record_of) == set(grid.runs)
+    job = jobs["ring8/mlp/nonsaturating/r1/seeds-0-2.json"]
+    assert job.runs == tuple(f"ring8/mlp/nonsaturating/r1/s{seed}" for seed in range(3))
+    # The job's arguments train exactly the grid's runs of those seeds.
+    args = parser().parse_args(["train", *job.arguments])
+    assert args.seeds == "0-2"
+    settings, base = user_config(args)
+    assert resolve(settings | {"seed": 1}, base=base) == grid.runs["ring8/mlp/nonsaturating/r1/s1"].config
+    assert len(train_jobs(grid, tmp_path, "all")[1]) == 3
+    assert len(train_jobs(grid, tmp_path, "none")[1]) == 8
+
+
+def test_a_finished_job_keeps_its_record_and_a_new_seed_gets_its_own(tmp_path):
+    import json
+
+    grid = expand(small(seeds=[0, 1]), base=ROOT)
+    record_of, jobs = train_jobs(grid, tmp_path)
+    (name,) = jobs
+    # What the train job leaves: the runs' final statuses, then the record.
+    for run_id in jobs[name].runs:
+        (tmp_path / run_id).mkdir(parents=True)
+        (tmp_path / run_id / "status.json").write_text('{"status": "completed"}')
+    (tmp_path / name).write_text(json.dumps({"arguments": list(jobs[name].arguments),
+                                             "runs": {run_id: {} for run_id in jobs[name].runs}}))
+    grown = expand(small(seeds=[0, 1, 2]), base=ROOT)
+    record_of, jobs_now = train_jobs(grown, tmp_path)
+    assert record_of["ring8/mlp/nonsaturating/none/s0"] == record_of["ring8/mlp/nonsaturating/none/s1"] == name
+    assert jobs_now[name] == jobs[name]  # rebuilt from the record, so Snakemake sees the same job
+    assert record_of["ring8/mlp/nonsaturating/none/s2"] == "ring8/mlp/nonsaturating/none/seeds-2.json"
+    # A run whose status is gone (deleted to retrain it) is no longer covered by the old record.
+    (tmp_path / "ring8/mlp/nonsaturating/none/s1/status.json").unlink()
+    record_of, _ = train_jobs(grown, tmp_path)
+    assert record_of["ring8/mlp/nonsaturating/none/s1"] == "ring8/mlp/nonsaturating/none/seeds-1-2.json"
+
+
+def test_runs_with_other_settings_in_one_cell_are_separate_jobs(tmp_path):
+    config = small(seeds=[0, 1, 2], overrides=[{"seed": 2, "set": {"steps": 7}}])
+    record_of, jobs = train_jobs(expand(config, base=ROOT), tmp_path)
+    assert sorted(jobs) == ["ring8/mlp/nonsaturating/none/seeds-0-1.json", "ring8/mlp/nonsaturating/none/seeds-2.json"]
 
 
 def test_evaluation_arguments_carry_samples_and_metric_options_of_the_dataset_modality():

@@ -20,19 +20,11 @@ import yaml
 
 from benchsuite.aggregate import TIMING_COLUMNS
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "pipeline" / "tiny.yaml"
+from conftest import ROOT, TINY_GRID, pipeline_failure, snakemake
+
 SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
 RUNS_OF_TINY = 7  # minimax and nonsaturating x default, nonsaturating x r1, two seeds each; one wgan blow-up
-
-
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY, timeout: float = 600,
-              **popen) -> subprocess.CompletedProcess | subprocess.Popen:
-    command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(configfile), *args]
-    if popen:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+TRAIN_JOBS_OF_TINY = 4
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -41,26 +33,15 @@ def job_counts(output: str) -> dict[str, int]:
     return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
 
 
-def failure(result: subprocess.CompletedProcess, workdir: Path) -> str:
-    """Snakemake's last words and the logs of the jobs that failed."""
-    logs = [f"--- {log}\n{log.read_text()[-2000:]}" for log in sorted((workdir / "results" / "logs").rglob("*.log"))
-            if "Traceback" in log.read_text() or "error" in log.read_text()]
-    return "\n".join([result.stdout[-2000:], result.stderr[-3000:], *logs])
-
-
 def comparable(runs: pd.DataFrame) -> pd.DataFrame:
     # Wall times measure the machine, not the result.
     return runs.drop(columns=TIMING_COLUMNS)
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny grid, run once without interruption."""
-    workdir = tmp_path_factory.mktemp("pipeline")
-    result = snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, failure(result, workdir)
-    assert f"report: {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
-    return workdir
+@pytest.fixture
+def finished(tiny_grid: Path) -> Path:
+    """The tiny grid, run once without interruption (shared with the cluster test)."""
+    return tiny_grid
 
 
 @pytest.mark.slow
@@ -84,7 +65,11 @@ def test_pipeline_runs_to_the_report(finished):
     assert any((results / "figures").glob("gradients-*.png"))
     for log in ("aggregate.log", "report.log"):
         assert (results / "logs" / log).exists()
-    assert len(list((results / "logs" / "train").rglob("*.log"))) == RUNS_OF_TINY
+    # One train job per configuration: its seeds train together in one process, vectorised.
+    train_logs = sorted((results / "logs" / "train").rglob("*.log"))
+    assert len(train_logs) == TRAIN_JOBS_OF_TINY
+    r1 = results / "logs" / "train" / "ring8" / "mlp" / "nonsaturating" / "r1"
+    assert "seeds 0-1 vectorised" in next(r1.glob("seeds-0-1*.log")).read_text()
 
 
 @pytest.mark.slow
@@ -127,7 +112,7 @@ def test_an_interrupted_pipeline_resumes_and_finishes_with_identical_tables(fini
     assert (interrupted / "checkpoint.pt").exists() and not (interrupted / "status.json").exists()
 
     resumed = snakemake(tmp_path, "--cores", "2")
-    assert resumed.returncode == 0, failure(resumed, tmp_path)
+    assert resumed.returncode == 0, pipeline_failure(resumed, tmp_path)
     segments = yaml.safe_load((interrupted / "provenance.json").read_text())["segments"]
     assert len(segments) == 2 and segments[1]["from_step"] > 0
     for table in ("runs.csv", "summary.csv"):
@@ -136,6 +121,32 @@ def test_an_interrupted_pipeline_resumes_and_finishes_with_identical_tables(fini
         if table == "runs.csv":
             ours, reference = comparable(ours), comparable(reference)
         pd.testing.assert_frame_equal(ours, reference)
+
+
+def job_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """rule -> the resources line of each of its jobs in a dry run's output."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for block in output.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        line = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
+        if line:
+            found.setdefault(rule, []).append(dict(item.split("=", 1) for item in line.group(1).split(", ")))
+    return found
+
+
+def test_runtime_and_memory_of_each_rule_come_from_the_config(tmp_path):
+    resources = {"train": {"runtime": 7, "mem_mb": 1234}, "evaluate": {"runtime": 3, "mem_mb": 555}}
+    configfile = tmp_path / "grid.yaml"
+    configfile.write_text(yaml.safe_dump(yaml.safe_load(TINY_GRID.read_text()) | {"resources": resources}))
+    dry = snakemake(tmp_path, "-n", configfile=configfile)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    jobs = job_resources(dry.stdout + dry.stderr)
+    # A train job asks for the per-run runtime times the runs it trains (two seeds, or the one blow-up).
+    assert sorted((job["runtime"], job["mem_mb"]) for job in jobs["train"]) == [("14", "1234")] * 3 + [("7", "1234")]
+    assert {(job["runtime"], job["mem_mb"]) for job in jobs["evaluate"]} == {("3", "555")}
+    # Rules the config leaves alone keep the schema's defaults.
+    assert {(job["runtime"], job["mem_mb"]) for job in jobs["aggregate"]} == {("15", "2000")}
+    assert all(job["gpu"] == "0" for job in jobs["train"])  # the tiny grid says device: cpu
 
 
 @pytest.mark.parametrize(

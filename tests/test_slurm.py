@@ -5,7 +5,7 @@ starts munged, MariaDB, slurmdbd, slurmctld and slurmd on 127.0.0.1 (root only; 
 that cannot be done, and the tests are skipped with its reason). The fixture always stops them.
 
 - The tiny grid runs through ``--profile profiles/slurm`` to the report; its tables equal those of
-  a local run through ``--profile profiles/local``, and every job ran on the cluster under the
+  the pipeline tests' local run (``--profile profiles/local``), and every job ran on the cluster under the
   account and partition the profile took from SBATCH_ACCOUNT / SBATCH_PARTITION.
 - A train job pre-empted by a higher-priority partition is requeued by SLURM and resumes from its
   checkpoint; the run equals one never interrupted.
@@ -146,9 +146,9 @@ def accounted_jobs(cluster: Path, workdir: Path) -> list[dict[str, str]]:
     return [dict(zip(fields, line.split("|"))) for line in text.splitlines() if line]
 
 
-def test_tiny_grid_on_slurm_equals_a_local_run(cluster: Path, tmp_path: Path):
-    local, remote = tmp_path / "local", tmp_path / "slurm"
-    assert on_this_machine(local, TINY).returncode == 0, _tail(local / "snakemake.out", 80)
+def test_tiny_grid_on_slurm_equals_a_local_run(cluster: Path, tmp_path: Path, tiny_grid: Path):
+    # The local run is the pipeline tests' own (the local profile, two cores), made once per session.
+    local, remote = tiny_grid, tmp_path / "slurm"
     assert on_slurm(remote, TINY, cluster).returncode == 0, explain(remote, cluster)
     assert (remote / "results" / "report.html").stat().st_size > 0
 
@@ -210,7 +210,7 @@ def test_preempted_train_job_resumes_from_its_checkpoint(cluster: Path, tmp_path
         run = RunDirectory(checkpoints[0].parent)
         assert not run.status.exists(), "the run finished before it could be pre-empted; TRAIN_SECONDS is too short"
         slurm(cluster, "sbatch", "--parsable", "--partition", "urgent", "--account", ACCOUNT, "--exclusive",
-              "--time", "1", "--wrap", "sleep 1")
+              "--time", "1", "--output", str(tmp_path / "urgent-%j.out"), "--wrap", "sleep 1")
         process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
         interrupt(process)
