@@ -140,7 +140,7 @@ def accounted_jobs(cluster: Path, workdir: Path) -> list[dict[str, str]]:
     """Every SLURM job (every requeued instance too) of the workflow that ran in ``workdir``."""
     output = (workdir / "snakemake.out").read_text()
     run_id = output.split("SLURM run ID: ", 1)[1].split()[0]
-    fields = ["JobIDRaw", "JobName", "State", "Account", "Partition", "AllocTRES"]
+    fields = ["JobIDRaw", "JobName", "State", "Account", "Partition", "AllocTRES", "TimelimitRaw"]
     text = slurm(cluster, "sacct", "-X", "--duplicates", "--parsable2", "--noheader", "--name", run_id,
                  "--starttime", "now-1days", "--format", ",".join(fields))
     return [dict(zip(fields, line.split("|"))) for line in text.splitlines() if line]
@@ -167,6 +167,10 @@ def test_tiny_grid_on_slurm_equals_a_local_run(cluster: Path, tmp_path: Path, ti
     jobs = accounted_jobs(cluster, remote)
     assert submitted > 0 and len(jobs) == submitted, f"{submitted} jobs submitted, SLURM accounted for {jobs}"
     assert {(job["State"], job["Account"], job["Partition"]) for job in jobs} == {("COMPLETED", ACCOUNT, PARTITION)}
+    # Each job's time limit is its rule's runtime in the config (tests/pipeline/tiny.yaml): 10 minutes
+    # per run a train job trains (two seeds, or the one blow-up), 5 to evaluate, 4 and 3 for the tables
+    # and the report.
+    assert sorted({int(job["TimelimitRaw"]) for job in jobs}) == [3, 4, 5, 10, 20], jobs
 
 
 def _one_long_run(tmp_path: Path, steps_per_second: float) -> tuple[Path, int]:

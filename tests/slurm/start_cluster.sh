@@ -65,8 +65,19 @@ fi
 [[ $(id -u) == 0 ]] || cannot_run "the daemons of the test cluster run as root"
 
 # The default configuration file, for srun inside jobs (see above).
+# A test cluster none of whose daemons still runs: its run was killed before it could stop it.
+stale_test_cluster() {
+    local other pidfile
+    [[ -L "$system_conf" ]] || return 1
+    other="$(dirname "$(readlink "$system_conf")")"
+    [[ -f "$other/slurmctld.pid" && -f "$other/munge.key" ]] || return 1
+    for pidfile in "$other"/*.pid; do
+        kill -0 "$(cat "$pidfile")" 2>/dev/null && return 1
+    done
+    return 0
+}
 if [[ -e "$system_conf" || -L "$system_conf" ]]; then
-    if [[ -L "$system_conf" && ! -e "$system_conf" ]]; then
+    if [[ -L "$system_conf" && ! -e "$system_conf" ]] || stale_test_cluster; then
         rm -f "$system_conf"  # left behind by a test cluster that no longer exists
     else
         cannot_run "$system_conf exists: this machine has a SLURM configuration (or another test cluster is running) that the test cluster would replace"
