@@ -291,7 +291,7 @@ def summarise(
                 "median": float(np.median(values)) if len(values) else math.nan,
                 "ci_low": low,
                 "ci_high": high,
-                "baseline": "/".join(str(v) for v in base_key[2:4]) if base_key is not None else "",
+                "baseline": _cell_name(base_key) if base_key is not None else "",
                 "is_baseline": is_baseline,
             }
             if base_group is not None and not is_baseline:
@@ -313,25 +313,52 @@ def summarise(
     return mark_best(summary)
 
 
+def _cell_name(key: tuple) -> str:
+    """objective/regulariser, with the variant when it is not the method's defaults."""
+    name = f"{key[2]}/{key[3]}"
+    return name if key[4] == DEFAULT_VARIANT else f"{name}@{key[4]}"
+
+
+# Settings that say how a run is bookkept, not what it trains.
+_BOOKKEEPING = {"config.log_every", "config.checkpoint_every", "config.diagnostics"}
+
+
+def _shared_settings(runs: pd.DataFrame) -> dict[tuple, dict[str, str]]:
+    """Each cell's training settings apart from its regularisers' own options."""
+    columns = [column for column in runs.columns if column.startswith("config.")
+               and not column.startswith("config.regulariser.") and column not in _BOOKKEEPING]
+    first = runs.drop_duplicates(COORDINATES).set_index(COORDINATES)[columns]
+    return {key: {column: str(value) for column, value in row.items()} for key, row in first.iterrows()}
+
+
 def _baselines(runs: pd.DataFrame, baseline: dict[str, str]) -> dict[tuple, tuple]:
     """Each cell's baseline cell: same dataset and architecture, the baseline objective, and the
-    regulariser spec named (or a spec resolving to the same regularisers); of the same variant when
-    there is one (a grid whose settings all differ from the defaults), else the default variant."""
+    regulariser spec named (or a spec resolving to the same regularisers). Of several such cells
+    (a grid that trains the baseline under several settings): for a cell at its method's published
+    settings, the baseline at its own; otherwise the one whose training settings, regularisers'
+    options aside, differ from the cell's in the fewest keys, so that a comparison holds everything
+    but the method equal where the grid allows it. Ties go to the spec named exactly, then to the
+    default settings."""
     wanted = baseline["regulariser"]
     cells = runs.drop_duplicates(COORDINATES).set_index(COORDINATES)["regularisers"]
-    candidates: dict[tuple, list[tuple[bool, tuple]]] = {}
+    settings = _shared_settings(runs)
+    candidates: dict[tuple, list[tuple]] = {}
     for key, resolved in cells.items():
         dataset, architecture, objective, regulariser, variant = key
         if objective == baseline["objective"] and (regulariser == wanted or resolved == wanted):
-            candidates.setdefault((dataset, architecture, variant), []).append((regulariser == wanted, key))
+            candidates.setdefault((dataset, architecture), []).append(key)
     chosen = {}
     for key in cells.index:
-        dataset, architecture = key[0], key[1]
-        for variant in (key[4], DEFAULT_VARIANT):
-            options = candidates.get((dataset, architecture, variant))
-            if options:
-                chosen[key] = max(options, key=lambda option: option[0])[1]
-                break
+        options = candidates.get((key[0], key[1]))
+        if not options:
+            continue
+
+        def distance(option: tuple) -> tuple[bool, int, bool, bool]:
+            published = key[4] == DEFAULT_VARIANT and option[4] == DEFAULT_VARIANT
+            differing = sum(settings[option].get(column) != value for column, value in settings[key].items())
+            return not published, differing, option[3] != wanted, option[4] != DEFAULT_VARIANT
+
+        chosen[key] = min(options, key=distance)
     return chosen
 
 

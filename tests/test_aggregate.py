@@ -151,6 +151,32 @@ def test_runs_with_other_settings_form_their_own_cell_and_compare_with_the_defau
     assert variant["delta"] == pytest.approx(1 - np.mean([2, 3, 2, 3, 2]))
 
 
+def test_the_baseline_trained_under_the_same_settings_is_preferred(runs_root, tmp_path):
+    # The baseline again at a higher learning rate with an EMA, and r1 at those settings with its own gamma:
+    # r1 must be compared with the baseline that differs from it only in the regulariser.
+    shared = {"lr_d": 1e-3, "lr_g": 1e-3, "ema": 0.99}
+    for seed in range(2):
+        write_run(runs_root, "nonsaturating", "none", seed, {"modes_covered": 7, "modes_total": 8, "high_quality": 0.5},
+                  settings=shared)
+        write_run(runs_root, "nonsaturating", "r1", seed, {"modes_covered": 8, "modes_total": 8, "high_quality": 0.6},
+                  settings=shared | {"regulariser_options": {"r1": {"gamma": 1.0}}})
+    _, summary = tables(runs_root, tmp_path / "tables")
+    modes = summary[summary["metric"] == "modes_covered"]
+    tuned_none = modes[(modes["regulariser"] == "none") & (modes["variant"] != "defaults")].iloc[0]
+    tuned_r1 = modes[(modes["regulariser"] == "r1") & (modes["variant"] != "defaults")].iloc[0]
+    assert tuned_r1["variant"] != tuned_none["variant"]  # gamma is part of r1's run identity
+    assert tuned_r1["baseline"] == f"nonsaturating/none@{tuned_none['variant']}"
+    assert tuned_r1["delta"] == pytest.approx(1.0)
+    # The default-settings r1 still compares with the default-settings baseline, and so does a method
+    # whose published settings happen to share more keys with the tuned baseline (EBGAN's lr is 1e-3).
+    default_r1 = modes[(modes["regulariser"] == "r1") & (modes["variant"] == "defaults")].iloc[0]
+    assert default_r1["baseline"] == "nonsaturating/none"
+    for seed in range(2):
+        write_run(runs_root, "ebgan", "default", seed, {"modes_covered": 3, "modes_total": 8, "high_quality": 0.3})
+    _, summary = tables(runs_root, tmp_path / "tables2")
+    assert set(summary.loc[summary["objective"] == "ebgan", "baseline"]) == {"nonsaturating/none"}
+
+
 def test_statistics_helpers():
     rng = np.random.default_rng(0)
     assert bootstrap_mean_interval(np.array([3.0, 3.0, 3.0]), 200, 0.95, rng) == pytest.approx((3.0, 3.0))

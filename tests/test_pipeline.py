@@ -144,8 +144,8 @@ def test_runtime_and_memory_of_each_rule_come_from_the_config(tmp_path):
     # A train job asks for the per-run runtime times the runs it trains (two seeds, or the one blow-up).
     assert sorted((job["runtime"], job["mem_mb"]) for job in jobs["train"]) == [("14", "1234")] * 3 + [("7", "1234")]
     assert {(job["runtime"], job["mem_mb"]) for job in jobs["evaluate"]} == {("3", "555")}
-    # Rules the config leaves alone keep what the grid's file says.
-    assert {(job["runtime"], job["mem_mb"]) for job in jobs["aggregate"]} == {("4", "1000")}
+    # Rules the config leaves out get the schema's defaults.
+    assert {(job["runtime"], job["mem_mb"]) for job in jobs["aggregate"]} == {("15", "2000")}
     assert all(job["gpu"] == "0" for job in jobs["train"])  # the tiny grid says device: cpu
 
 
