@@ -57,6 +57,7 @@ from benchsuite.components import Discriminator, Regulariser, StepContext
 from benchsuite.config import RunConfig
 from benchsuite.diagnostics import parameter_gradient_norm
 from benchsuite.errors import ConfigError
+from benchsuite.grid import seeds_text
 from benchsuite.objectives.ebgan import AutoencoderDiscriminator, reconstruction_energy
 from benchsuite.regularisers.vdb import StochasticBottleneck
 from benchsuite.train import (
@@ -89,16 +90,6 @@ def seed_directory(out: str | Path, config: RunConfig) -> Path:
     """Where seed ``config.seed`` of a batch goes: the last segment of its run id under ``out``."""
     return Path(out) / config.run_id.rsplit("/", 1)[-1]
 
-
-def describe_seeds(seeds: list[int]) -> str:
-    """[0, 1, 2, 5] -> "0-2,5"."""
-    parts: list[str] = []
-    for seed in sorted(seeds):
-        if parts and seed == int(parts[-1].split("-")[-1]) + 1:
-            parts[-1] = f"{parts[-1].split('-')[0]}-{seed}"
-        else:
-            parts.append(str(seed))
-    return ",".join(parts)
 
 
 # --- Training several seeds -----------------------------------------------------------------------
@@ -147,7 +138,7 @@ def train_seeds(
         except Unbatchable as error:
             reason = str(error)
     if reason is not None:
-        print(f"{cell}: seeds {describe_seeds(pending)} one at a time in this process ({reason})", file=sys.stderr)
+        print(f"{cell}: seeds {seeds_text(pending)} one at a time in this process ({reason})", file=sys.stderr)
         batch = {"mode": "sequential", "seeds": pending, "reason": reason}
         for seed in pending:
             statuses[seed] = train(configs[seed], runs[seed].path, device=device, data_root=data_root,
@@ -155,7 +146,7 @@ def train_seeds(
         return statuses
     base_provenance = provenance.collect(device)
     for batch in batches:
-        print(f"{cell}: seeds {describe_seeds([s.config.seed for s in batch.seeds])} vectorised from step "
+        print(f"{cell}: seeds {seeds_text([s.config.seed for s in batch.seeds])} vectorised from step "
               f"{batch.seeds[0].start} ({batch.summary()})", file=sys.stderr)
         statuses |= batch.train(base_provenance, progress, stop_after)
     return {seed: statuses[seed] for seed in seeds}
@@ -962,7 +953,7 @@ class _Batch:
         statuses: dict[int, dict[str, Any]] = {}
         bad_d = torch.full((len(self.seeds),), -1, dtype=torch.long, device=device)
         bad_g = torch.full((len(self.seeds),), -1, dtype=torch.long, device=device)
-        bar = _progress_bar(config, start, progress, desc=f"{config.run_id.rsplit('/', 1)[0]} seeds {describe_seeds(seeds)}")
+        bar = _progress_bar(config, start, progress, desc=f"{config.run_id.rsplit('/', 1)[0]} seeds {seeds_text(seeds)}")
         began = time.perf_counter()
         end = config.steps if stop_after is None else min(config.steps, stop_after)
         for step in range(start + 1, end + 1):
@@ -1071,12 +1062,7 @@ class _Batch:
 
         with self.views():
             losses = self._each(loss)
-        optimizer = self.optimizers["d"]
-        optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(losses)
-        if measure:
-            self._measure("d", contexts)
-        optimizer.step()
+        self._apply(losses, "d", contexts, measure)
 
         def after(s: int, seed: _Seed) -> None:
             for regulariser in seed.setup.regularisers:
@@ -1084,6 +1070,15 @@ class _Batch:
 
         self._each(after)
         return losses, contexts
+
+    def _apply(self, losses: list[torch.Tensor], player: str, contexts: list[StepContext], measure: bool) -> None:
+        """One optimiser step of ``player`` on the seeds' summed losses (measured before the step)."""
+        optimizer = self.optimizers[player]
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(losses)
+        if measure:
+            self._measure(player, contexts)
+        optimizer.step()
 
     def generator_step(self, step: int, measure: bool) -> tuple[list[torch.Tensor], list[StepContext]]:
         config, device = self.config, self.device
@@ -1108,12 +1103,7 @@ class _Batch:
 
         with self.views():
             losses = self._each(loss)
-        optimizer = self.optimizers["g"]
-        optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(losses)
-        if measure:
-            self._measure("g", contexts)
-        optimizer.step()
+        self._apply(losses, "g", contexts, measure)
         if self.ema is not None:
             # update_ema's arithmetic on the stacked tensors (G's come first in player g).
             generator = [leaf.detach() for leaf in self.leaves["g"].tensors[:len(self.ema.tensors)]]

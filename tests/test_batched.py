@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from benchsuite import provenance
-from benchsuite.batched import describe_seeds, parse_seeds, seed_directory, train_seeds
+from benchsuite.batched import parse_seeds, seed_directory, train_seeds
+from benchsuite.grid import seeds_text
 from benchsuite.config import resolve
 from benchsuite.errors import ConfigError
 from benchsuite.train import RunDirectory, build, configure_numerics, load_checkpoint, train
@@ -78,7 +79,7 @@ def test_seed_directories_are_the_single_runs_last_run_id_segment(tmp_path):
     default = resolve({"dataset": "ring8", "architecture": "mlp", "objective": "nonsaturating", "seed": 4})
     assert seed_directory(tmp_path, default) == tmp_path / "s4"
     assert seed_directory(tmp_path, small(objective="hinge", seed=2)).name == small(objective="hinge", seed=2).run_id.split("/")[-1]
-    assert describe_seeds([5, 0, 1, 2, 7, 8]) == "0-2,5,7-8"
+    assert seeds_text([5, 0, 1, 2, 7, 8]) == "0-2,5,7-8"
 
 
 # --- Batched runs agree with separate runs --------------------------------------------------------
