@@ -150,13 +150,31 @@ def metric_settings(assignments: list[str]) -> dict[str, dict[str, Any]]:
 @command("evaluate")
 def evaluate_command(args: argparse.Namespace) -> int:
     from benchsuite.evaluate import evaluate
+    from benchsuite.io import write_json
 
+    options = metric_settings(args.set or [])
+    runs, failed = {}, []
     for run_dir in args.run_dirs:
-        record = evaluate(run_dir, samples=args.samples, metric_options=metric_settings(args.set or []),
-                          device=args.device, data_root=args.data_root)
+        # One run that cannot be scored must not cost the others theirs; the record waits for all.
+        try:
+            record = evaluate(run_dir, samples=args.samples, metric_options=options, device=args.device,
+                              data_root=args.data_root)
+        except BenchsuiteError as error:
+            if len(args.run_dirs) == 1:
+                raise
+            print(f"error: {run_dir}: {error}", file=sys.stderr)
+            failed.append(run_dir)
+            continue
         values = record["values"]
         shown = json.dumps(values) if values is not None else record["missing_reason"]
         print(f"{record['run_id']}: {shown}")
+        runs[record["run_id"]] = {"dir": str(run_dir), "status": record["status"]}
+    if failed:
+        print(f"error: {len(failed)} of {len(args.run_dirs)} runs were not evaluated: {' '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    if args.record:
+        write_json(args.record, {"runs": runs})
     return 0
 
 
@@ -270,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="METRIC.OPTION=VALUE", help="metric option, e.g. modes.min_samples=10")
     p.add_argument("--device")
     p.add_argument("--data-root")
+    p.add_argument("--record", metavar="FILE",
+                   help="once every run is scored, write FILE listing them (what the pipeline waits for)")
 
     p = sub.add_parser("train-extractor", help="train the classifier feature extractor of an image dataset")
     p.add_argument("dataset", metavar="DATASET")

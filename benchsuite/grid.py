@@ -36,7 +36,6 @@ from benchsuite.errors import ConfigError
 # Grid list keys and the component kind each names.
 AXES = {"datasets": "dataset", "architectures": "architecture", "objectives": "objective", "regularisers": "regulariser"}
 RULE_KEYS = ("study", "dataset", "architecture", "objective", "regulariser", "seed")
-SEED_SEGMENT = r"s\d+(?:-[0-9a-f]{8})?"
 DEFAULT_STUDY = "grid"
 
 
@@ -419,22 +418,30 @@ def _together(run: Run, policy: str) -> bool:
     return policy == "all" or (policy == "toy" and run.modality == "toy")
 
 
-def _record_name(cell: str, runs: list[Run]) -> str:
+def _record_name(cell: str, runs: list[Run], prefix: str = RECORD_PREFIX) -> str:
     seeds = seeds_text(run.config.seed for run in runs).replace(",", "_")
     suffix = runs[0].run_id.rsplit("/", 1)[1].partition("-")[2]
-    return f"{cell}/{RECORD_PREFIX}{seeds}{'-' + suffix if suffix else ''}.json"
+    return f"{cell}/{prefix}{seeds}{'-' + suffix if suffix else ''}.json"
 
 
-def _finished_records(runs_root: Path, cell: str) -> list[tuple[str, dict[str, Any]]]:
-    """The readable train records of a cell, newest first."""
+def _finished_records(runs_root: Path, cell: str, prefix: str = RECORD_PREFIX) -> list[tuple[str, dict[str, Any]]]:
+    """The readable records of a cell whose names start with ``prefix``, newest first."""
     found = []
-    for path in (runs_root / cell).glob(f"{RECORD_PREFIX}*.json"):
+    for path in (runs_root / cell).glob(f"{prefix}*.json"):
         try:
             record = json.loads(path.read_text())
             found.append((path.stat().st_mtime, f"{cell}/{path.name}", record))
         except (OSError, ValueError):
             continue
     return [(name, record) for _, name, record in sorted(found, key=lambda item: item[0], reverse=True)]
+
+
+def _covering(runs_root: Path, run_id: str, final_file: str,
+              records: list[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]] | None:
+    """The newest record that lists the run, if the run still has the file its job wrote last."""
+    if not (runs_root / run_id / final_file).is_file():
+        return None
+    return next(((name, record) for name, record in records if run_id in record.get("runs", {})), None)
 
 
 def train_jobs(grid: Grid, runs_root: str | Path, policy: str = "toy") -> tuple[dict[str, str], dict[str, TrainJob]]:
@@ -454,8 +461,7 @@ def train_jobs(grid: Grid, runs_root: str | Path, policy: str = "toy") -> tuple[
         cell = run.run_id.rsplit("/", 1)[0]
         if cell not in records:
             records[cell] = _finished_records(runs_root, cell)
-        covering = (runs_root / run.run_id / "status.json").is_file() and next(
-            ((name, record) for name, record in records[cell] if run.run_id in record.get("runs", {})), None)
+        covering = _covering(runs_root, run.run_id, "status.json", records[cell])
         if covering:
             name, record = covering
             record_of[run.run_id] = name
@@ -474,6 +480,64 @@ def train_jobs(grid: Grid, runs_root: str | Path, policy: str = "toy") -> tuple[
         for run in runs:
             record_of[run.run_id] = name
     return record_of, jobs
+
+
+# --- Evaluate jobs --------------------------------------------------------------------------------
+#
+# One evaluate job scores, in one process, the runs of the grid that one train job trained, and
+# writes <cell>/metrics-<seeds>.json, which lists them; the tables read those records. A run keeps
+# the record that lists it while its metrics.json is there; a run without one (new, or its
+# metrics.json deleted to score it again) goes into a new job with the other such runs of its
+# train job.
+
+METRICS_PREFIX = "metrics-"
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    """What one evaluate job scores: ``record`` and ``train_records`` (relative to the runs
+    directory), and the runs."""
+
+    record: str
+    train_records: tuple[str, ...]
+    runs: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.runs)
+
+
+def evaluation_jobs(grid: Grid, runs_root: str | Path, train_record_of: dict[str, str]) -> dict[str, EvaluationJob]:
+    """The evaluate jobs of the grid, by record; ``train_record_of`` is what ``train_jobs`` returns."""
+    runs_root = Path(runs_root)
+    finished: dict[str, dict[str, Any]] = {}
+    pending: dict[str, list[Run]] = {}
+    records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for run in grid.runs.values():
+        cell = run.run_id.rsplit("/", 1)[0]
+        if cell not in records:
+            records[cell] = _finished_records(runs_root, cell, METRICS_PREFIX)
+        covering = _covering(runs_root, run.run_id, "metrics.json", records[cell])
+        if covering:
+            finished[covering[0]] = covering[1]
+        else:
+            pending.setdefault(train_record_of[run.run_id], []).append(run)
+
+    def job(name: str, runs: list[str]) -> EvaluationJob:
+        # A run retrained since its evaluation brings its new train record along: the job runs again.
+        train_records = sorted({train_record_of[run_id] for run_id in runs if run_id in train_record_of})
+        return EvaluationJob(name, tuple(train_records), tuple(runs))
+
+    # A finished job is rebuilt from its record, as the train jobs are, so that Snakemake sees the
+    # same job (the same runs: its params) and leaves it alone.
+    jobs = {name: job(name, [run_id for run_id in record["runs"] if (runs_root / run_id).is_dir()])
+            for name, record in finished.items()}
+    for train_record, runs in pending.items():
+        runs.sort(key=lambda run: run.config.seed)
+        name = _record_name(train_record.rsplit("/", 1)[0], runs, METRICS_PREFIX)
+        previous = list(jobs[name].runs) if name in jobs else []
+        jobs[name] = job(name, previous + [run.run_id for run in runs if run.run_id not in previous])
+    return jobs
 
 
 # --- Evaluation and devices -----------------------------------------------------------------------

@@ -50,9 +50,6 @@ CLI = (
 )
 DATA_ROOT = f"--data-root {shlex.quote(config['data_root'])}" if config.get("data_root") else ""
 
-RUN = "{dataset}/{architecture}/{objective}/{regulariser}/{seed}"
-
-
 def _one_of(names):
     return "|".join(re.escape(str(name)) for name in sorted(names, key=len, reverse=True))
 
@@ -62,11 +59,4 @@ wildcard_constraints:
     architecture=_one_of(GRID.values("architecture")),
     objective=_one_of(GRID.values("objective")),
     regulariser=_one_of(GRID.values("regulariser")),
-    seed=grid_module.SEED_SEGMENT,
 
-
-def run_of(wildcards):
-    return GRID["/".join(wildcards[key] for key in ("dataset", "architecture", "objective", "regulariser", "seed"))]
-
-
-METRICS = [f"{RUNS}/{run_id}/metrics.json" for run_id in GRID.runs]

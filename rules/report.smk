@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        metrics=METRICS,
+        records=[f"{RUNS}/{record}" for record in EVALUATION_JOBS],
     output:
         runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -13,7 +13,7 @@ rule aggregate:
         **limits("aggregate"),
     params:
         cli=CLI,
-        run_dirs=lambda wildcards, input: " ".join(shlex.quote(os.path.dirname(path)) for path in input.metrics),
+        run_dirs=" ".join(shlex.quote(f"{RUNS}/{run_id}") for run_id in GRID.runs),
         baseline=shlex.quote(f"{config['aggregate']['baseline']['objective']}:{config['aggregate']['baseline']['regulariser']}"),
         better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
     conda:

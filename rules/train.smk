@@ -41,24 +41,40 @@ rule train:
         "--record {output.record:q} > {log} 2>&1"
 
 
+# One evaluate job per train job scores its runs in one process and writes <cell>/metrics-<seeds>.json;
+# a run whose metrics.json is deleted is scored again by a job of its own.
+
+EVALUATION_JOBS = grid_module.evaluation_jobs(GRID, RUNS, TRAIN_RECORD_OF)
+
+
+def evaluation_job(wildcards):
+    record = f"{CELL.format(**wildcards)}/{grid_module.METRICS_PREFIX}{wildcards.seeds}.json"
+    try:
+        return EVALUATION_JOBS[record]
+    except KeyError:
+        raise WorkflowError(f"{record} is not an evaluate job of this grid; ask for the pipeline's targets") from None
+
+
 rule evaluate:
     input:
-        record=lambda wildcards: f"{RUNS}/{TRAIN_RECORD_OF[run_of(wildcards).run_id]}",
+        records=lambda wildcards: [f"{RUNS}/{record}" for record in evaluation_job(wildcards).train_records],
         reference=lambda wildcards: reference_for(wildcards.dataset),
     output:
-        metrics=f"{RUNS}/{RUN}/metrics.json",
+        record=f"{RUNS}/{CELL}/{grid_module.METRICS_PREFIX}{{seeds}}.json",
     log:
-        f"{LOGS}/evaluate/{RUN}.log",
+        f"{LOGS}/evaluate/{CELL}/{grid_module.METRICS_PREFIX}{{seeds}}.log",
     params:
         cli=CLI,
         arguments=lambda wildcards: EVALUATION[wildcards.dataset],
-        run_dir=lambda wildcards, output: shlex.quote(os.path.dirname(output.metrics)),
+        run_dirs=lambda wildcards: " ".join(shlex.quote(f"{RUNS}/{run_id}") for run_id in evaluation_job(wildcards).runs),
         data_root=DATA_ROOT,
     threads: config["threads"]
     resources:
         gpu=GPU,
-        **limits("evaluate"),
+        runtime=lambda wildcards: limits("evaluate", evaluation_job(wildcards).size)["runtime"],
+        mem_mb=limits("evaluate")["mem_mb"],
     conda:
         "../envs/train.yaml"
     shell:
-        "{params.cli} evaluate {params.run_dir} {params.arguments} --device {DEVICE} {params.data_root} > {log} 2>&1"
+        "{params.cli} evaluate {params.run_dirs} {params.arguments} --device {DEVICE} {params.data_root} "
+        "--record {output.record:q} > {log} 2>&1"

@@ -66,6 +66,31 @@ def test_evaluating_an_unfinished_run_is_refused(tmp_path, capsys):
     assert "has not finished training" in capsys.readouterr().err
 
 
+def test_evaluating_several_runs_scores_every_one_it_can_and_records_them_only_if_all(tmp_path, capsys):
+    import dataclasses
+
+    from benchsuite.config import resolve
+    from benchsuite.train import train
+
+    config = resolve({"dataset": "ring8", "architecture": "mlp", "objective": "nonsaturating", "steps": 6,
+                      "checkpoint_every": 2, "batch_size": 16})
+    for seed in (0, 1):
+        train(dataclasses.replace(config, seed=seed), tmp_path / f"s{seed}", progress=False)
+    train(config, tmp_path / "unfinished", progress=False, stop_after=2)
+    runs = [str(tmp_path / name) for name in ("s0", "unfinished", "s1")]
+    record = tmp_path / "metrics-0-1.json"
+    assert main(["evaluate", *runs, "--samples", "200", "--record", str(record)]) == 1
+    err = capsys.readouterr().err
+    assert "has not finished training" in err and "1 of 3 runs were not evaluated" in err
+    assert (tmp_path / "s0" / "metrics.json").exists() and (tmp_path / "s1" / "metrics.json").exists()
+    assert not record.exists()
+
+    assert main(["evaluate", runs[0], runs[2], "--samples", "200", "--record", str(record)]) == 0
+    listed = json.loads(record.read_text())["runs"]
+    assert {entry["dir"] for entry in listed.values()} == {runs[0], runs[2]}
+    assert {entry["status"] for entry in listed.values()} == {"completed"}
+
+
 def test_default_out_is_the_run_id_under_results(tmp_path):
     result = run_cli(*TRAIN, "--objective", "lsgan", "--seed", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

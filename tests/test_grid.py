@@ -15,7 +15,7 @@ from benchsuite import registry
 from benchsuite.cli import parser, user_config
 from benchsuite.config import RunConfig, resolve
 from benchsuite.grid import (
-    GridError, evaluation_arguments, expand, parse_seeds, seeds_text, train_arguments, train_jobs,
+    GridError, evaluation_arguments, evaluation_jobs, expand, parse_seeds, seeds_text, train_arguments, train_jobs,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -337,6 +337,47 @@ def test_runs_with_other_settings_in_one_cell_are_separate_jobs(tmp_path):
     config = small(seeds=[0, 1, 2], overrides=[{"seed": 2, "set": {"steps": 7}}])
     record_of, jobs = train_jobs(expand(config, base=ROOT), tmp_path)
     assert sorted(jobs) == ["ring8/mlp/nonsaturating/none/seeds-0-1.json", "ring8/mlp/nonsaturating/none/seeds-2.json"]
+
+
+def _finish(root, record: str, run_ids, final_file: str, extra: dict | None = None) -> None:
+    """What a job leaves: each run's last file, then the record that lists the runs."""
+    import json
+
+    for run_id in run_ids:
+        (root / run_id).mkdir(parents=True, exist_ok=True)
+        (root / run_id / final_file).write_text('{"status": "completed"}')
+    (root / record).write_text(json.dumps((extra or {}) | {"runs": {run_id: {} for run_id in run_ids}}))
+
+
+def test_one_evaluate_job_per_train_job_and_a_deleted_metrics_file_is_scored_again(tmp_path):
+    grid = expand(small(seeds=[0, 1, 2], regularisers=["none", "r1"]), base=ROOT)
+    record_of, train = train_jobs(grid, tmp_path)
+    jobs = evaluation_jobs(grid, tmp_path, record_of)
+    cell = "ring8/mlp/nonsaturating/r1"
+    assert sorted(jobs) == ["ring8/mlp/nonsaturating/none/metrics-0-2.json", f"{cell}/metrics-0-2.json"]
+    job = jobs[f"{cell}/metrics-0-2.json"]
+    assert job.train_records == (f"{cell}/seeds-0-2.json",)
+    assert job.runs == tuple(f"{cell}/s{seed}" for seed in range(3)) and job.size == 3
+
+    for name, train_job in train.items():
+        _finish(tmp_path, name, train_job.runs, "status.json", {"arguments": list(train_job.arguments)})
+    for name, evaluation_job in jobs.items():
+        _finish(tmp_path, name, evaluation_job.runs, "metrics.json")
+    assert evaluation_jobs(grid, tmp_path, train_jobs(grid, tmp_path)[0]) == jobs  # finished: the same jobs
+
+    # s1's metrics deleted: a job of its own. The finished job stays as it was (the same runs, so the
+    # same params for Snakemake), and its output is there, so the others are not scored again.
+    (tmp_path / cell / "s1" / "metrics.json").unlink()
+    now = evaluation_jobs(grid, tmp_path, train_jobs(grid, tmp_path)[0])
+    assert now[f"{cell}/metrics-1.json"].runs == (f"{cell}/s1",)
+    assert now[f"{cell}/metrics-0-2.json"] == jobs[f"{cell}/metrics-0-2.json"]
+
+    # s2 retrained (its status deleted): its old evaluation's job now also waits for the new train job.
+    (tmp_path / cell / "s2" / "status.json").unlink()
+    record_of, _ = train_jobs(grid, tmp_path)
+    assert record_of[f"{cell}/s2"] == f"{cell}/seeds-2.json"
+    now = evaluation_jobs(grid, tmp_path, record_of)
+    assert now[f"{cell}/metrics-0-2.json"].train_records == (f"{cell}/seeds-0-2.json", f"{cell}/seeds-2.json")
 
 
 def test_evaluation_arguments_carry_samples_and_metric_options_of_the_dataset_modality():

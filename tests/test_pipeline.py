@@ -72,6 +72,12 @@ def test_pipeline_runs_to_the_report(finished):
     assert len(train_logs) == TRAIN_JOBS_OF_TINY
     r1 = results / "logs" / "train" / "ring8" / "mlp" / "nonsaturating" / "r1"
     assert "seeds 0-1 vectorised" in next(r1.glob("seeds-0-1*.log")).read_text()
+    # And one evaluate job per train job, which scores its runs in one process.
+    evaluate_logs = sorted((results / "logs" / "evaluate").rglob("*.log"))
+    assert len(evaluate_logs) == TRAIN_JOBS_OF_TINY
+    r1 = results / "logs" / "evaluate" / "ring8" / "mlp" / "nonsaturating" / "r1"
+    scored = next(r1.glob("metrics-0-1*.log")).read_text()
+    assert "nonsaturating/r1/s0" in scored and "nonsaturating/r1/s1" in scored
 
 
 @pytest.mark.slow
@@ -92,6 +98,23 @@ def test_adding_a_seed_trains_only_the_new_runs(finished):
     # Seed 2 of minimax x default, nonsaturating x default and nonsaturating x r1; the blow-up keeps its seed.
     assert counts["train"] == 3 and counts["evaluate"] == 3
     assert counts["aggregate"] == 1 and counts["report"] == 1
+
+
+@pytest.mark.slow
+def test_a_deleted_metrics_file_is_scored_again_alone(finished):
+    run = next((finished / "results" / "runs" / "ring8" / "mlp" / "minimax").glob("*/s1*"))
+    metrics = run / "metrics.json"
+    aside = metrics.with_name("metrics.json.aside")
+    metrics.rename(aside)  # the fixture is shared: put back whatever happens
+    try:
+        dry = snakemake(finished, "-n")
+    finally:
+        aside.rename(metrics)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    output = dry.stdout + dry.stderr
+    counts = job_counts(output)
+    assert "train" not in counts and counts["evaluate"] == 1
+    assert re.search(r"output: \S*/minimax/\w+/metrics-1\S*\.json", output), output
 
 
 @pytest.mark.slow
@@ -145,7 +168,8 @@ def test_runtime_and_memory_of_each_rule_come_from_the_config(tmp_path):
     jobs = job_resources(dry.stdout + dry.stderr)
     # A train job asks for the per-run runtime times the runs it trains (two seeds, or the one blow-up).
     assert sorted((job["runtime"], job["mem_mb"]) for job in jobs["train"]) == [("14", "1234")] * 3 + [("7", "1234")]
-    assert {(job["runtime"], job["mem_mb"]) for job in jobs["evaluate"]} == {("3", "555")}
+    # So does an evaluate job, which scores the runs of one train job.
+    assert sorted((job["runtime"], job["mem_mb"]) for job in jobs["evaluate"]) == [("3", "555")] + [("6", "555")] * 3
     # Rules the config leaves out get the schema's defaults.
     assert {(job["runtime"], job["mem_mb"]) for job in jobs["aggregate"]} == {("15", "2000")}
     assert all(job["gpu"] == "0" for job in jobs["train"])  # the tiny grid says device: cpu

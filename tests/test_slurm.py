@@ -167,9 +167,9 @@ def test_tiny_grid_on_slurm_equals_a_local_run(cluster: Path, tmp_path: Path, ti
     jobs = accounted_jobs(cluster, remote)
     assert submitted > 0 and len(jobs) == submitted, f"{submitted} jobs submitted, SLURM accounted for {jobs}"
     assert {(job["State"], job["Account"], job["Partition"]) for job in jobs} == {("COMPLETED", ACCOUNT, PARTITION)}
-    # Each job's time limit is its rule's runtime in the config (tests/pipeline/tiny.yaml): 10 minutes
-    # per run a train job trains (two seeds, or the one blow-up), 5 to evaluate, 4 and 3 for the tables
-    # and the report.
+    # Each job's time limit is its rule's runtime in the config (tests/pipeline/tiny.yaml): per run a
+    # job trains or scores (two seeds, or the one blow-up), 10 minutes to train and 5 to evaluate; 4 and
+    # 3 for the tables and the report.
     assert sorted({int(job["TimelimitRaw"]) for job in jobs}) == [3, 4, 5, 10, 20], jobs
 
 
