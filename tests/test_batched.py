@@ -120,9 +120,10 @@ def test_the_ema_and_several_critic_steps_agree_too(tmp_path):
                                                     ("energy", "default")])
 def test_long_runs_at_the_default_shapes_stay_bit_identical(tmp_path, objective, regulariser):
     # GAN training is chaotic: a difference in one bit grows into different runs within a few hundred steps.
+    # Two seeds stack every layer as eight would (the products are batched either way) at half the cost.
     config = resolve({"dataset": "ring8", "architecture": "mlp", "objective": objective, "regulariser": regulariser,
                       "steps": 300})
-    seeds = [0, 1, 2, 3]
+    seeds = [0, 1]
     train_seeds(config, seeds, tmp_path / "batch", device="cpu", progress=False)
     singles = single_runs(config, seeds, tmp_path)
     for seed in seeds:
@@ -222,14 +223,14 @@ def test_seeds_at_different_steps_are_trained_in_groups(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_killed_batch_process_resumes_to_the_same_result(tmp_path):
-    settings = ["--dataset", "ring8", "--arch", "mlp", "--objective", "wgan", "--regulariser", "gp", "--steps", "300",
+    settings = ["--dataset", "ring8", "--arch", "mlp", "--objective", "wgan", "--regulariser", "gp", "--steps", "200",
                 "--set", "checkpoint_every=20", "--set", "log_every=10", "--set", "batch_size=64", "--quiet",
-                "--seeds", "0-3"]
+                "--seeds", "0-1"]
     command = [sys.executable, "-m", "benchsuite.cli", "train", *settings]
     subprocess.run(command + ["--out", str(tmp_path / "whole")], check=True, capture_output=True)
     process = subprocess.Popen(command + ["--out", str(tmp_path / "killed")], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while not list((tmp_path / "killed").glob("s3-*/checkpoint.pt")) and time.monotonic() < deadline:
+    while not list((tmp_path / "killed").glob("s1-*/checkpoint.pt")) and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
