@@ -41,7 +41,7 @@ PARTITION = "batch"  # the default partition; "urgent" pre-empts it
 PIPELINE_TIMEOUT = 900  # seconds, for one pipeline run
 # Wall-clock seconds the pre-emption test wants its train job to last, so that the pre-emption
 # lands after the first checkpoint and well before the end.
-TRAIN_SECONDS = 15
+TRAIN_SECONDS = 10
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -201,7 +201,7 @@ def _steps_per_second(tmp_path: Path) -> float:
 def test_preempted_train_job_resumes_from_its_checkpoint(cluster: Path, tmp_path: Path):
     configfile, steps = _one_long_run(tmp_path, _steps_per_second(tmp_path))
     remote = tmp_path / "slurm"
-    process = on_slurm(remote, configfile, cluster, "--until", "evaluate", wait=False)
+    process = on_slurm(remote, configfile, cluster, "--until", "train", wait=False)
     try:
         # Wait for the train job's first checkpoint, then submit a job to the higher-priority
         # partition that needs the whole node: SLURM pre-empts the train job and requeues it.
@@ -234,8 +234,9 @@ def test_preempted_train_job_resumes_from_its_checkpoint(cluster: Path, tmp_path
 
     # And the run is exactly the run that was never interrupted.
     local = tmp_path / "local"
-    assert on_this_machine(local, configfile, "--until", "evaluate").returncode == 0, _tail(local / "snakemake.out", 80)
+    # (Checkpoint and log: the metrics are a function of the checkpoint, and the tiny grid's test
+    # compares those of SLURM's runs already.)
+    assert on_this_machine(local, configfile, "--until", "train").returncode == 0, _tail(local / "snakemake.out", 80)
     whole = RunDirectory(local / run.path.relative_to(remote))
     assert_same_state(load_checkpoint(whole.checkpoint), load_checkpoint(run.checkpoint))
     assert whole.log.read_text() == run.log.read_text()
-    assert json.loads(whole.metrics.read_text())["values"] == json.loads(run.metrics.read_text())["values"]

@@ -97,7 +97,11 @@ print(*(s.getsockname()[1] for s in sockets))
 EOF
 )
 host="$(hostname -s)"
+# The node offers at least 8 CPUs (slurmd accepts it: config_overrides) so that the tiny grid's
+# one-CPU jobs run side by side, as on a real cluster, instead of two at a time on a small machine:
+# each wave of jobs then costs the test one round of Snakemake's status checks, not several.
 cpus="$(nproc)"
+cpus=$(( cpus > 8 ? cpus : 8 ))
 memory=16000
 db_password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
