@@ -78,8 +78,11 @@ def test_classifier_extractor_is_accurate_and_recorded(digits, classifier):
     record = extractors.read_classifier(classifier)
     assert record["accuracy"] > 0.95  # measured 0.994 on the 359 held-out digits
     assert record["test_images"] == 359 and record["training"]["steps"] == extractors.CLASSIFIER_TRAINING["steps"]
-    values = score(held_out(digits)[0], digits)
+    metric = Fidelity(**FAST)
+    values = metric.compute(held_out(digits)[0], digits, CPU)
     assert values["classifier_accuracy"] == pytest.approx(record["accuracy"])
+    # Which weights scored the run: the file's own digest, recorded with the settings.
+    assert metric.settings["weights_sha256"] == cache.file_sha256(classifier)
 
 
 def test_fid_of_held_out_real_data_is_far_below_that_of_noise(digits, classifier):

@@ -31,6 +31,9 @@ def test_dcgan_on_digits_trains_and_evaluates_with_the_classifier(tmp_path):
     for record in metrics.values():
         assert record["n_samples"] == 2000
         assert record["settings"]["fidelity"]["extractor"] == "classifier"
+    # Both scored by the same classifier file, and metrics.json says which.
+    assert len({record["settings"]["fidelity"]["weights_sha256"] for record in metrics.values()}) == 1
+    for record in metrics.values():
         values = record["values"]
         assert values["reference_samples"] == 1438 and values["classifier_accuracy"] > 0.95
         assert {"fid", "is_mean", "kid_mean", "precision", "recall", "density", "coverage"} <= set(values)

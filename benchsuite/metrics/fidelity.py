@@ -211,6 +211,9 @@ class Fidelity(Metric):
             # Recorded resolved, so metrics.json says which network produced the numbers.
             s["extractor"] = dataset.default_extractor
         extractor = extractors.create(s["extractor"], dataset, device, s["inception_weights"] or None)
+        # The weights file's digest goes with the settings: two runs scored by different classifier
+        # files (trained on other machines, say) are not comparable, and metrics.json must say so.
+        s["weights_sha256"] = extractor.weights_sha256
         generated = to_uint8(samples)
         ref = reference(dataset, s["split"], len(generated), extractor, s["batch_size"], use_cache=s["cache"])
         features = extract(extractor, generated, s["batch_size"])
