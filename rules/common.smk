@@ -59,4 +59,3 @@ wildcard_constraints:
     architecture=_one_of(GRID.values("architecture")),
     objective=_one_of(GRID.values("objective")),
     regulariser=_one_of(GRID.values("regulariser")),
-
