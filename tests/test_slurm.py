@@ -84,25 +84,6 @@ def slurm_environment(cluster: Path) -> dict[str, str]:
     }
 
 
-def snakemake(workdir: Path, configfile: Path, profile: str, environment: dict[str, str], *extra: str,
-              wait: bool = True) -> subprocess.CompletedProcess | subprocess.Popen:
-    """The pipeline in ``workdir`` with the repository's Snakefile and one of its profiles."""
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(configfile), "--profile", str(REPO / "profiles" / profile), *extra,
-    ]
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "snakemake.out", "w") as log:
-        process = subprocess.Popen(command, env=environment, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    if not wait:
-        return process
-    try:
-        process.wait(timeout=PIPELINE_TIMEOUT)
-    finally:
-        interrupt(process)
-    return subprocess.CompletedProcess(command, process.returncode)
-
-
 def interrupt(process: subprocess.Popen) -> None:
     """Ctrl-C for a Snakemake still running: it cancels its jobs and stops."""
     if process.poll() is None:
@@ -114,10 +95,18 @@ def interrupt(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def on_slurm(workdir: Path, configfile: Path, cluster: Path, *extra: str, wait: bool = True):
-    # The first status query 2 s after a submission instead of 40 s: a test cluster answers at once.
-    return snakemake(workdir, configfile, "slurm", slurm_environment(cluster),
-                     "--slurm-init-seconds-before-status-checks", "2", *extra, wait=wait)
+def start_on_slurm(workdir: Path, configfile: Path, cluster: Path) -> subprocess.Popen:
+    """The pipeline in ``workdir`` through profiles/slurm, started; its output goes to snakemake.out."""
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(configfile), "--profile", str(REPO / "profiles" / "slurm"),
+        # The first status query 2 s after a submission instead of 40 s: a test cluster answers at once.
+        "--slurm-init-seconds-before-status-checks", "2",
+    ]
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "snakemake.out", "w") as log:
+        return subprocess.Popen(command, env=slurm_environment(cluster), cwd=workdir, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
 def explain(workdir: Path, cluster: Path) -> str:
@@ -148,7 +137,7 @@ def test_tiny_grid_on_slurm_with_a_preempted_job_equals_a_local_run(cluster: Pat
                                                                     tiny_grid: Path):
     # The local run is the pipeline tests' own (the local profile, two cores), made once per session.
     local, remote = tiny_grid, tmp_path / "slurm"
-    process = on_slurm(remote, TINY, cluster, wait=False)
+    process = start_on_slurm(remote, TINY, cluster)
     try:
         # The r1 runs train longest (tests/pipeline/tiny.yaml): once one has a checkpoint and no final
         # status, a job of the higher-priority partition that needs the whole node pre-empts their job.
