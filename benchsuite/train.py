@@ -368,9 +368,13 @@ class RunRecord:
         })
 
     def checkpoint(self, state: dict[str, Any], step: int, seconds: float) -> None:
-        atomic.save_torch(self.run.checkpoint, state)
+        # The log and provenance go first: a kill between these writes must never leave a checkpoint
+        # newer than the log, since a resume keeps only the log rows up to the checkpoint's step.
+        # Rows past an older checkpoint are dropped on resume; a provenance segment that reaches past
+        # it truthfully records steps that were computed, lost and computed again.
         write_log(self.run.log, self.rows)
         self.save_provenance(step, seconds)
+        atomic.save_torch(self.run.checkpoint, state)
 
     def finish(self, status: dict[str, Any], steps_done: int, seconds: float) -> dict[str, Any]:
         write_log(self.run.log, self.rows)

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from benchsuite import io as atomic
 from benchsuite.evaluate import evaluate
 from benchsuite.train import RunDirectory, load_checkpoint, train
 
@@ -83,6 +84,35 @@ def test_halted_and_resumed_equals_uninterrupted(tmp_path, regulariser):
     assert whole[2] == parts[2]
     segments = json.loads((tmp_path / "parts" / "provenance.json").read_text())["segments"]
     assert [(s["from_step"], s["to_step"]) for s in segments] == [(0, 3), (3, 7)]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in the trainer may catch it or clean up after it."""
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_kill_next_to_a_checkpoint_write_resumes_to_the_same_result(tmp_path, monkeypatch, moment):
+    config = tiny_config(steps=9, log_every=1, checkpoint_every=2)
+    train_and_evaluate(config, tmp_path / "whole")
+    real_save = atomic.save_torch
+
+    def save_then_die_at_step_4(path, state):
+        if state["step"] == 4 and moment == "before":
+            raise Killed
+        real_save(path, state)
+        if state["step"] == 4 and moment == "after":
+            raise Killed
+
+    monkeypatch.setattr(atomic, "save_torch", save_then_die_at_step_4)
+    with pytest.raises(Killed):
+        train(config, tmp_path / "killed", progress=False)
+    monkeypatch.setattr(atomic, "save_torch", real_save)
+    assert load_checkpoint(RunDirectory(tmp_path / "killed").checkpoint)["step"] == (2 if moment == "before" else 4)
+    train_and_evaluate(config, tmp_path / "killed")
+    whole, killed = run_files(tmp_path / "whole"), run_files(tmp_path / "killed")
+    assert_same_state(whole[0], killed[0])
+    assert whole[1] == killed[1]
+    assert whole[2] == killed[2]
 
 
 @pytest.mark.slow
