@@ -119,10 +119,11 @@ def test_the_ema_and_several_critic_steps_agree_too(tmp_path):
 @pytest.mark.parametrize("objective, regulariser", [("wgan", "gp"), ("hinge", "sn"), ("nonsaturating", "vdb"),
                                                     ("energy", "default")])
 def test_long_runs_at_the_default_shapes_stay_bit_identical(tmp_path, objective, regulariser):
-    # GAN training is chaotic: a difference in one bit grows into different runs within a few hundred steps.
+    # The comparison is exact, so a difference in one bit at any step fails it; the length is there for
+    # the weights to travel far from their initialisation, into values a few-step test never produces.
     # Two seeds stack every layer as eight would (the products are batched either way) at half the cost.
     config = resolve({"dataset": "ring8", "architecture": "mlp", "objective": objective, "regulariser": regulariser,
-                      "steps": 300})
+                      "steps": 200})
     seeds = [0, 1]
     train_seeds(config, seeds, tmp_path / "batch", device="cpu", progress=False)
     singles = single_runs(config, seeds, tmp_path)
