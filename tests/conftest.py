@@ -87,29 +87,24 @@ def pipeline_failure(result: subprocess.CompletedProcess, workdir: Path) -> str:
     return "\n".join([result.stdout[-2000:], result.stderr[-3000:], *logs])
 
 
-def run_tiny_grid(workdir: Path) -> None:
-    result = snakemake(workdir, "--profile", str(ROOT / "profiles" / "local"), "--cores", "2")
-    assert result.returncode == 0, pipeline_failure(result, workdir)
-    assert f"The report is {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
-
-
 @pytest.fixture(scope="session")
 def tiny_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny grid run once, uninterrupted, through the local profile: the reference that the
     pipeline and cluster tests compare with. Tests must not change its directory."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        workdir = tmp_path_factory.mktemp("tiny-grid")
-        run_tiny_grid(workdir)
-        return workdir
-    # Under pytest-xdist every worker has its own session: the first to need the grid runs it in
-    # the directory the workers share, and the others wait for it and reuse it.
-    workdir = tmp_path_factory.getbasetemp().parent / "tiny-grid"
-    with open(workdir.with_name("tiny-grid.lock"), "w") as lock:
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        # Each pytest-xdist worker has its own session: the first to need the grid runs it in the
+        # directory the workers share, and the others wait for it and reuse it.
+        shared = shared.parent
+    workdir = shared / "tiny-grid"
+    with open(shared / "tiny-grid.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        finished = workdir.with_name("tiny-grid.finished")
+        finished = shared / "tiny-grid.finished"
         if not finished.exists():
-            shutil.rmtree(workdir, ignore_errors=True)  # a worker that failed half-way
+            shutil.rmtree(workdir, ignore_errors=True)  # left by a worker that failed half-way
             workdir.mkdir()
-            run_tiny_grid(workdir)
+            result = snakemake(workdir, "--profile", str(ROOT / "profiles" / "local"), "--cores", "2")
+            assert result.returncode == 0, pipeline_failure(result, workdir)
+            assert f"The report is {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
             finished.touch()
     return workdir
