@@ -9,17 +9,15 @@ the same test runs unchanged with more steps, and for the ResNet too.
 
 from __future__ import annotations
 
-import tempfile
-import time
+from functools import partial
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from bare_loops import bare_loop_seconds, per_step, trainer_seconds
 from benchsuite import registry
-from benchsuite.config import resolve
 from benchsuite.errors import ConfigError
-from benchsuite.train import build, pick_device, train
+from benchsuite.train import pick_device
 
 ROUNDS = 2
 
@@ -33,57 +31,6 @@ def lengths(device: torch.device) -> tuple[int, int]:
     return (20, 120) if device.type == "cuda" else (2, 8)
 
 
-def trainer_seconds(architecture: str, steps: int) -> float:
-    config = resolve(settings(architecture) | {"steps": steps, "diagnostics": False, "log_every": 10**9,
-                                               "checkpoint_every": steps})
-    with tempfile.TemporaryDirectory() as out:
-        began = time.perf_counter()
-        train(config, out, progress=False)
-        return time.perf_counter() - began
-
-
-def bare_loop_seconds(architecture: str, steps: int) -> float:
-    """The same networks, data, optimiser and losses, written the way one would by hand."""
-    config = resolve(settings(architecture) | {"steps": steps})
-    device = pick_device()
-    setup = build(config, device)
-    g, d = setup.generator, setup.discriminator
-    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    data_rng = torch.Generator().manual_seed(0)
-    noise_rng = torch.Generator(device=device).manual_seed(1)
-    began = time.perf_counter()
-    for _ in range(steps):
-        real = setup.dataset.sample(config.batch_size, data_rng).to(device)
-        z = torch.randn(config.batch_size, config.z_dim, device=device, generator=noise_rng)
-        with torch.no_grad():
-            fake = g(z)
-        loss_d = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        z = torch.randn(config.batch_size, config.z_dim, device=device, generator=noise_rng)
-        d.requires_grad_(False)
-        loss_g = F.softplus(-d(g(z))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        d.requires_grad_(True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - began
-
-
-def per_step(measure, architecture: str) -> float:
-    """Marginal seconds per step: the fastest long run minus the fastest short run."""
-    short, long = lengths(pick_device())
-    long_runs, short_runs = [], []
-    for _ in range(ROUNDS):
-        long_runs.append(measure(architecture, long))
-        short_runs.append(measure(architecture, short))
-    return (min(long_runs) - min(short_runs)) / (long - short)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["dcgan", "resnet"])
 def test_convolutional_trainer_against_bare_loop(benchmark, architecture):
@@ -94,8 +41,11 @@ def test_convolutional_trainer_against_bare_loop(benchmark, architecture):
         pytest.skip(f"not registered here: {error}")
     if architecture == "resnet" and pick_device().type != "cuda":
         pytest.skip("the ResNet at 32x32 takes several seconds a step on a CPU; this one runs on a GPU")
-    bare = per_step(bare_loop_seconds, architecture)
-    trainer = benchmark.pedantic(per_step, args=(trainer_seconds, architecture), rounds=1, iterations=1)
+    short, long = lengths(pick_device())
+    steps = {"short": short, "long": long, "rounds": ROUNDS}
+    bare = per_step(partial(bare_loop_seconds, settings(architecture)), **steps)
+    trainer = benchmark.pedantic(per_step, args=(partial(trainer_seconds, settings(architecture)),), kwargs=steps,
+                                 rounds=1, iterations=1)
     ratio = trainer / bare
     benchmark.extra_info.update(device=str(pick_device()), bare_ms_per_step=bare * 1e3,
                                 trainer_ms_per_step=trainer * 1e3, ratio=ratio,
