@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from benchsuite import registry
+from benchsuite.budget import Budget
 from benchsuite.config import RunConfig, resolve, split_regularisers
 from benchsuite.errors import ConfigError
 
@@ -239,8 +240,10 @@ def studies_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return studies
 
 
-def expand(config: dict[str, Any], base: str | Path | None = None) -> Grid:
-    """The runs of a pipeline config; raises GridError naming the key, study or run at fault."""
+def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budget | None = None) -> Grid:
+    """The runs of a pipeline config; raises GridError naming the key, study or run at fault.
+    A ``budget`` (a smoke test) caps every run's steps and each study's number of seeds."""
+    budget = budget or Budget()
     base = Path(base) if base is not None else Path.cwd()
     plugins = [str(p) for p in _as_list(config.get("plugins") or [])]
     try:
@@ -258,7 +261,7 @@ def expand(config: dict[str, Any], base: str | Path | None = None) -> Grid:
             if len(set(map(str, values))) != len(values):
                 raise GridError(f"config key '{label}{key}' lists a name twice: {values}")
             _check_names(kind, values, f"{label}{key}")
-        study["seeds"] = parse_seeds(study["seeds"], f"{label}seeds")
+        study["seeds"] = budget.first_seeds(parse_seeds(study["seeds"], f"{label}seeds"))
     exclude = list(config.get("exclude") or [])
     overrides = list(config.get("overrides") or [])
     for index, rule in enumerate(exclude):
@@ -289,6 +292,9 @@ def expand(config: dict[str, Any], base: str | Path | None = None) -> Grid:
             where = f"{dataset}/{architecture}/{objective}/{regulariser}/s{seed} (study {name!r})"
             try:
                 run_config = resolve(settings, base=base)
+                if budget.capped_steps(run_config.steps) != run_config.steps:
+                    settings["steps"] = budget.capped_steps(run_config.steps)
+                    run_config = resolve(settings, base=base)
             except ConfigError as error:
                 raise GridError(f"run {where}: {error}") from None
             _check_shapes(run_config, where, shapes_checked)
@@ -570,16 +576,18 @@ def _metric_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return options
 
 
-def evaluation_arguments(config: dict[str, Any], grid: Grid) -> dict[str, str]:
+def evaluation_arguments(config: dict[str, Any], grid: Grid, budget: Budget | None = None) -> dict[str, str]:
     """Per dataset of the grid, the arguments of ``benchsuite evaluate`` (sample count, metric options)."""
     options = _metric_options(config)
     samples = (config.get("evaluation") or {}).get("samples") or {}
+    budget = budget or Budget()
     arguments = {}
     for dataset in grid.values("dataset"):
         modality = registry.get("dataset", dataset).modality
         words: list[str] = []
-        if modality in samples:
-            words += ["--samples", str(samples[modality])]
+        count = budget.capped_samples(samples.get(modality))
+        if count is not None:
+            words += ["--samples", str(count)]
         for name in sorted(options):
             if registry.get("metric", name).modality != modality:
                 continue

@@ -13,17 +13,23 @@ from snakemake.exceptions import WorkflowError
 BASEDIR = os.path.abspath(workflow.basedir)
 sys.path.insert(0, BASEDIR)
 
+from benchsuite import budget as budget_module
 from benchsuite import grid as grid_module
 from benchsuite.errors import ConfigError
 
 try:
-    GRID = grid_module.expand(config, base=Path.cwd())
-    EVALUATION = grid_module.evaluation_arguments(config, GRID)
-    # Under a cluster executor the jobs run on other machines: `cuda` is checked there, not here.
-    DEVICE = grid_module.pick_device(config["device"], check=workflow.local_exec)
+    BUDGET = budget_module.from_environment()
+    GRID = grid_module.expand(config, base=Path.cwd(), budget=BUDGET)
+    EVALUATION = grid_module.evaluation_arguments(config, GRID, budget=BUDGET)
+    # `cuda` is taken on trust here and checked before the first job (the Snakefile's onstart) or,
+    # under a cluster executor, by each job on its own node.
+    DEVICE = grid_module.pick_device(config["device"], check=False)
 except ConfigError as error:
     # One line naming the key and the fix, raised before any job starts.
     raise WorkflowError(f"bad pipeline config: {error}") from None
+
+if BUDGET is not None:
+    print(f"{budget_module.VARIABLE} caps this grid ({BUDGET.describe()}): a smoke test, not a study", file=sys.stderr)
 
 RESULTS = config["results"].rstrip("/")
 RUNS = f"{RESULTS}/runs"

@@ -108,3 +108,50 @@ def tiny_grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert f"The report is {workdir / 'results' / 'report.html'}" in result.stdout + result.stderr
             finished.touch()
     return workdir
+
+
+# --- A new user's checkout -----------------------------------------------------------------------
+
+
+def setup_stamp() -> str:
+    """What setup.sh writes into the environment it made (the hash of the lock and pyproject)."""
+    digests = "".join(f"{hashlib.sha256((ROOT / name).read_bytes()).hexdigest()}  {name}\n"
+                      for name in ("requirements.lock", "pyproject.toml"))
+    return hashlib.sha256(digests.encode()).hexdigest()[:16]
+
+
+def make_fresh_clone(parent: Path) -> Path:
+    """The repository's tracked (and new, not ignored) files as a new git repository under
+    ``parent``, as `git clone` gives them to a new user, with the environment setup.sh made as its
+    ``.venv``. Skips the test when this environment is not one setup.sh made."""
+    stamp = Path(sys.prefix) / ".benchsuite-lock"
+    if not stamp.exists() or stamp.read_text().strip() != setup_stamp():
+        pytest.skip("a fresh clone runs in the environment ./setup.sh makes; run it first")
+    clone = parent / "benchsuite"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    git = ["git", "-c", "user.name=benchsuite", "-c", "user.email=tests@benchsuite", "-c", "init.defaultBranch=main"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "a fresh clone"]):
+        subprocess.run([*git, *command], cwd=clone, check=True)
+    (clone / ".venv").symlink_to(sys.prefix)
+    return clone
+
+
+def user_environment(clone: Path, **variables: str) -> dict[str, str]:
+    """A user's shell in ``clone``: its environment activated, offline, caches inside the clone."""
+    environment = {
+        **os.environ,
+        "PATH": f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(clone),
+        "BENCHSUITE_OFFLINE": "1",
+        "BENCHSUITE_DATA": str(clone / "results" / "data"),
+        "BENCHSUITE_CACHE": str(clone / "results" / "cache"),
+        "OMP_NUM_THREADS": "1",
+        **variables,
+    }
+    environment.pop("PYTEST_XDIST_WORKER", None)
+    return environment
