@@ -14,6 +14,9 @@ average fake?" and the generator the reverse:
 G's loss needs C on real data, which the trainer's generator step does not draw: as in the author's
 code, C is re-evaluated (with D's current weights) on the real batch of the last D step.
 Defaults: Adam, lr 2e-4, betas (0.5, 0.999), one D step per G step (the paper's setting).
+
+The suite's own ``rpgan`` (R3GAN's loss) is the relativistic *pairing* variant: each real sample is
+compared with one fake partner rather than with the mean of the other batch.
 """
 
 from typing import Any, ClassVar
