@@ -433,7 +433,7 @@ def train(
     """Train one run into ``out``; returns its status dict. ``stop_after`` halts early (for tests);
     ``batch`` (recorded in the provenance) says which seeds this process trained with it."""
     run = RunDirectory(out)
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     mode = prepare(run, config, force)
     if mode == "finished":
         return run.read_status() | {"already_finished": True}
@@ -527,7 +527,7 @@ def train_seeds(
     """
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds must name each seed once, got {seeds}")
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     configs = {seed: replace(config, seed=seed) for seed in seeds}
     runs = {seed: RunDirectory(seed_directory(out, configs[seed])) for seed in seeds}
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from benchsuite import io as atomic
-from benchsuite import provenance
+from benchsuite import provenance, registry
 from benchsuite.cli import main
 from benchsuite.config import resolve
 from benchsuite.diagnostics import lipschitz_upper_bound
@@ -186,6 +186,17 @@ def test_a_run_that_diverges_with_diagnostics_on_is_recorded(tmp_path, capsys, s
         assert "nan" in (run / "log.csv").read_text().splitlines()[-1]
 
 
+registry.load_builtins()
+
+
+@pytest.mark.parametrize("regulariser", registry.names("regulariser"))
+@pytest.mark.parametrize("objective", registry.names("objective"))
+def test_non_finite_data_is_a_diverged_run_for_every_method(tmp_path, objective, regulariser):
+    config = tiny_config(objective=objective, regulariser=regulariser, dataset_options={"std": math.nan})
+    assert train(config, tmp_path / "run", device="cpu", progress=False) == {
+        "status": "diverged", "step": 1, "reason": "non-finite discriminator loss at step 1"}
+
+
 def test_diagnostics_never_change_how_a_diverging_run_ends(tmp_path):
     settings = {"dataset": "ring8", "architecture": "mlp", "objective": "lsgan", "lr_d": 100.0, "lr_g": 100.0,
                 "steps": 40, "log_every": 1, "checkpoint_every": 1}
@@ -212,7 +223,7 @@ def test_the_lipschitz_bound_of_non_finite_weights_is_nan_not_an_error():
     discriminator = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     assert lipschitz_upper_bound(discriminator) > 0
     with torch.no_grad():
-        discriminator[2].weight[0, 1] = float("inf")
+        discriminator[2].weight[0, 1] = math.nan
     assert math.isnan(lipschitz_upper_bound(discriminator))
 
 
