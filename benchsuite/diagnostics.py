@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from benchsuite.regularisers.gp import input_gradient, interpolate
+from benchsuite.components import input_gradient, interpolate
 
 
 def parameter_gradient_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
