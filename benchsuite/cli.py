@@ -75,8 +75,8 @@ def train_command(args: argparse.Namespace) -> int:
     settings, base = user_config(args)
     if args.seeds is not None:
         return train_seeds_command(args, settings, base)
-    if args.sequential or args.record:
-        raise ConfigError("--sequential and --record go with --seeds (they are about several seeds in this process)")
+    if args.record:
+        raise ConfigError("--record goes with --seeds (it lists the runs of several seeds trained in this process)")
     config = resolve(settings, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id
     status = train(config, out, device=args.device, force=args.force, data_root=args.data_root,
@@ -89,15 +89,16 @@ def train_seeds_command(args: argparse.Namespace, settings: dict[str, Any], base
     """``train --seeds 0-7``: one run directory per seed under --out, trained in this one process."""
     import dataclasses
 
-    from benchsuite.batched import parse_seeds, seed_directory, train_seeds
     from benchsuite.config import resolve
+    from benchsuite.grid import parse_seeds
     from benchsuite.io import write_json
+    from benchsuite.train import seed_directory, train_seeds
 
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds, "--seeds")
     config = resolve(settings | {"seed": seeds[0]}, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id.rsplit("/", 1)[0]
     statuses = train_seeds(config, seeds, out, device=args.device, force=args.force, data_root=args.data_root,
-                           progress=False if args.quiet else None, sequential=args.sequential)
+                           progress=False if args.quiet else None)
     runs = {}
     for seed in seeds:
         seed_config = dataclasses.replace(config, seed=seed)
@@ -120,7 +121,7 @@ def run_arguments(args: argparse.Namespace) -> list[str]:
         words += ["--set", assignment]
     for plugin in args.plugin or []:
         words += ["--plugin", plugin]
-    return words + (["--sequential"] if args.sequential else [])
+    return words
 
 
 def _report(run_id: str, status: dict[str, Any], out: Path) -> None:
@@ -186,7 +187,7 @@ def train_extractor_command(args: argparse.Namespace) -> int:
     from benchsuite.config import parse_value
     from benchsuite.datasets._image import ImageDataset
     from benchsuite.metrics.extractors import read_classifier, train_classifier
-    from benchsuite.train import pick_device
+    from benchsuite.device import pick_device
 
     _load_plugins_from(args)
     options = {}
@@ -264,10 +265,8 @@ def parser() -> argparse.ArgumentParser:
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int)
     seeds.add_argument("--seeds", metavar="SEEDS",
-                       help="several seeds in this one process, e.g. 0-7 or 0,2,5: one run directory per seed "
-                            "under --out, named like the single runs (s0, s1, ...); see docs/speed.md")
-    p.add_argument("--sequential", action="store_true",
-                   help="with --seeds: train the seeds one after another instead of vectorised")
+                       help="several seeds one after another in this process, e.g. 0-7, 0,2,5 or 0-3,8: one run "
+                            "directory per seed under --out, named like the single runs (s0, s1, ...)")
     p.add_argument("--steps", type=int, help="generator updates")
     p.add_argument("--out", help="run directory (default results/runs/RUN_ID; with --seeds the directory above "
                                  "the seeds' run directories, default results/runs/DATASET/ARCH/OBJECTIVE/REG)")

@@ -236,6 +236,22 @@ class ExtraNetwork:
     player: str  # "g" or "d"
 
 
+# --- Input gradients, which penalties and diagnostics share ---------------------------------------
+
+
+def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Points on straight lines between paired real and fake samples, one uniform eps per pair."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+
+
+def input_gradient(outputs: torch.Tensor, inputs: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """d sum(outputs) / d inputs, flattened per sample."""
+    (gradient,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=create_graph)
+    return gradient.reshape(gradient.shape[0], -1)
+
+
 # --- Objectives -----------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from benchsuite.regularisers.gp import input_gradient, interpolate
+from benchsuite.components import input_gradient, interpolate
 
 
 def parameter_gradient_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
@@ -49,6 +49,8 @@ def lipschitz_upper_bound(module: nn.Module) -> float:
         layers = [(layer, layer.weight.detach().float()) for layer in module.modules()
                   if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
     for layer, weight in layers:
+        if not torch.isfinite(weight).all():
+            return math.nan  # no bound to measure, and an SVD of non-finite values raises
         if isinstance(layer, nn.Linear):
             bound *= float(torch.linalg.matrix_norm(weight, ord=2))
         else:

@@ -14,8 +14,9 @@ import torch
 
 from benchsuite import io as atomic
 from benchsuite import provenance, registry
+from benchsuite.device import pick_device
 from benchsuite.errors import ConfigError
-from benchsuite.train import RunDirectory, load_for_evaluation, pick_device, sample
+from benchsuite.train import RunDirectory, load_for_evaluation, sample
 
 # Images: 10k generated samples (the usual FID budget); the reference is capped at the split's size,
 # which for the embedded digits (1,438 train images) keeps an evaluation to seconds on a CPU.

@@ -32,6 +32,7 @@ from typing import Any, Iterable
 from benchsuite import registry
 from benchsuite.budget import Budget
 from benchsuite.config import RunConfig, resolve, split_regularisers
+from benchsuite.device import pick_device as pick_device  # rules/common.smk picks the jobs' device here
 from benchsuite.errors import ConfigError
 
 # Grid list keys and the component kind each names.
@@ -92,33 +93,42 @@ class Grid:
 # --- Reading the config ---------------------------------------------------------------------------
 
 
+MAX_SEEDS = 10_000  # in one list: a typo like "0-10000000" must not become ten million runs
+
+
 def parse_seeds(value: Any, where: str = "seeds") -> list[int]:
-    """A list of seeds, a single seed, or a range written "0-4" (both ends included)."""
+    """A list of seeds, a single seed, or text naming them: "0-7" (both ends included), "0,2,5",
+    "0 2 5", "[0, 1]" or a mix ("0-3,8", what :func:`seeds_text` writes); each seed once.
+
+    The one reader of seeds, for the pipeline config (``where`` names the key) and ``--seeds``.
+    """
+    name = where if where.startswith("-") else f"config key {where!r}"
     if isinstance(value, bool):
-        raise GridError(f"config key {where!r} must list seeds, got {value!r}")
+        raise GridError(f"{name} must list seeds, got {value!r}")
     if isinstance(value, int):
         value = [value]
     if isinstance(value, str):
-        text = value.strip()
-        match = re.fullmatch(r"(\d+)\s*-\s*(\d+)", text)
-        if match:
-            low, high = int(match.group(1)), int(match.group(2))
-            if high < low:
-                raise GridError(f"config key {where!r}: the range {text!r} is empty (write low-high)")
-            return list(range(low, high + 1))
-        value = [part for part in re.split(r"[,\s]+", text.strip("[]")) if part]
+        text = re.sub(r"\s*-\s*", "-", value.strip().strip("[]"))
+        value = [part for part in re.split(r"[,\s]+", text) if part]
     if not isinstance(value, (list, tuple)) or not value:
-        raise GridError(f"config key {where!r} must be a non-empty list of seeds or a range like '0-4', got {value!r}")
-    seeds = []
+        raise GridError(f"{name} must name seeds as a list or like '0-7', '0,2,5' or '0-3,8', got {value!r}")
+    seeds: list[int] = []
     for item in value:
-        # Values given with --config arrive as strings.
-        if isinstance(item, str) and item.strip().isdigit():
-            item = int(item)
-        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
-            raise GridError(f"config key {where!r}: a seed must be an integer >= 0, got {item!r}")
-        seeds.append(item)
+        # Values given with --config or on the command line arrive as strings, ranges among them.
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", item.strip()) if isinstance(item, str) else None
+        if match:
+            low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+            if high < low:
+                raise GridError(f"{name}: the range {item.strip()!r} is empty (write low-high)")
+            if len(seeds) + high - low >= MAX_SEEDS:
+                raise GridError(f"{name} names more than {MAX_SEEDS} seeds ({item.strip()!r})")
+            seeds += range(low, high + 1)
+        elif isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            raise GridError(f"{name}: a seed must be an integer >= 0 or a range like '0-7', got {item!r}")
+        else:
+            seeds.append(item)
     if len(set(seeds)) != len(seeds):
-        raise GridError(f"config key {where!r} lists a seed twice: {seeds}")
+        raise GridError(f"{name} names a seed twice: {seeds}")
     return seeds
 
 
@@ -546,21 +556,7 @@ def evaluation_jobs(grid: Grid, runs_root: str | Path, train_record_of: dict[str
     return jobs
 
 
-# --- Evaluation and devices -----------------------------------------------------------------------
-
-
-def pick_device(requested: str, check: bool = True) -> str:
-    """"cpu" or "cuda"; "auto" is CUDA when this machine sees a GPU. ``check=False`` takes "cuda" on
-    trust (the jobs run on other machines, which check it themselves)."""
-    if requested == "cpu" or (requested == "cuda" and not check):
-        return requested
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if requested == "cuda":
-        raise GridError("config key 'device' is 'cuda' but this machine has no usable CUDA GPU; use auto or cpu")
-    return "cpu"
+# --- Evaluation -----------------------------------------------------------------------------------
 
 
 def _metric_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,9 @@ which objective or regulariser is in use. What it writes, every file atomically:
     log.csv           losses and diagnostics every ``log_every`` steps
     status.json       completed, or diverged with the step and the reason
     samples.png       samples from the final generator (EMA when there is one)
+
+Several seeds in one process (``benchsuite train --seeds 0-7``) are this one loop run once per seed
+(:func:`train_seeds`), so a method, or a component that wraps D, runs the same way on every path.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,24 +37,16 @@ from benchsuite import io as atomic
 from benchsuite import provenance, registry
 from benchsuite.components import Architecture, Dataset, ExtraNetwork, Objective, Regulariser, StepContext
 from benchsuite.config import RunConfig, from_json
+from benchsuite.device import pick_device
 from benchsuite.diagnostics import input_gradient_norms, lipschitz_upper_bound, parameter_gradient_norm
 from benchsuite.errors import CheckpointError, ConfigError
+from benchsuite.grid import seeds_text
 
 CHECKPOINT_FORMAT = 1
 FINISHED = ("completed", "diverged")
 
 
 # --- Building a run -------------------------------------------------------------------------------
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when present, else the CPU; ``requested`` overrides ("cpu", "cuda", "cuda:1")."""
-    if requested:
-        device = torch.device(requested)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {requested!r} was requested but CUDA is not available; use --device cpu")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def configure_numerics(config: RunConfig, device: torch.device) -> None:
@@ -340,8 +335,7 @@ def _format(value: float) -> str:
 class RunRecord:
     """The files a run writes while it trains: its log rows, provenance segments and final status.
 
-    One per run directory; the single-seed trainer and the several-seeds trainer both write through
-    it, so the two cannot drift apart. ``batch`` says how the run was trained alongside others.
+    One per run directory. ``batch`` says which seeds the process trained one after another with it.
     """
 
     def __init__(self, run: RunDirectory, config: RunConfig, start: int, base_provenance: dict[str, Any],
@@ -384,8 +378,9 @@ class RunRecord:
 
 
 def log_row(setup: Setup, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor, d_ctx: StepContext,
-            ctx: StepContext, diagnostics_rng: torch.Generator) -> dict[str, Any]:
-    """One row of log.csv: losses, D's mean outputs, the diagnostics and every scalar the methods logged."""
+            ctx: StepContext, diagnostics_rng: torch.Generator, diagnose: bool = True) -> dict[str, Any]:
+    """One row of log.csv: losses, D's mean outputs, the diagnostics (when the config and ``diagnose``
+    ask for them) and every scalar the methods logged."""
     config = setup.config
     row: dict[str, Any] = {
         "step": step,
@@ -394,7 +389,7 @@ def log_row(setup: Setup, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor,
         "d_real_mean": d_ctx.out_real.detach().mean(),
         "d_fake_mean": d_ctx.out_fake.detach().mean(),
     }
-    if config.diagnostics:
+    if config.diagnostics and diagnose:
         diagnostics_rng.manual_seed(config.seed * 1_000_003 + step)
         # In float32 (a no-op unless bf16 autocast made the fakes bf16), as D's weights are.
         row |= input_gradient_norms(setup.discriminator, d_ctx.real_input.float(), d_ctx.fake_input.float(),
@@ -436,9 +431,9 @@ def train(
     batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one run into ``out``; returns its status dict. ``stop_after`` halts early (for tests);
-    ``batch`` (recorded in the provenance) says which seeds this process trained with it, and how."""
+    ``batch`` (recorded in the provenance) says which seeds this process trained with it."""
     run = RunDirectory(out)
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = pick_device(device)
     mode = prepare(run, config, force)
     if mode == "finished":
         return run.read_status() | {"already_finished": True}
@@ -479,17 +474,20 @@ def train(
         loss_g, ctx = generator_step(setup, optimizers["g"], rng, step, measure_gradient=logging)
         bad_g = torch.where((bad_g < 0) & ~torch.isfinite(loss_g.detach()), step, bad_g)
 
-        # Log losses and diagnostics.
+        # Check for divergence before anything reads the weights: the diagnostics of non-finite
+        # weights would fail (an SVD of NaNs raises), and must never decide how a run ends.
+        checkpointing = step % config.checkpoint_every == 0 or step == end
+        diverged = divergence_status(int(bad_d), int(bad_g), setup, step) if logging or checkpointing else None
+
+        # Log losses and diagnostics (losses alone for a diverged step).
         if logging:
-            record.rows.append(log_row(setup, step, loss_d, loss_g, d_ctx, ctx, diagnostics_rng))
+            record.rows.append(log_row(setup, step, loss_d, loss_g, d_ctx, ctx, diagnostics_rng,
+                                       diagnose=diverged is None))
 
         # Stop a diverged run; it is a result, not a crash.
-        checkpointing = step % config.checkpoint_every == 0 or step == end
-        if logging or checkpointing:
-            diverged = divergence_status(int(bad_d), int(bad_g), setup, step)
-            if diverged is not None:
-                bar.close()
-                return record.finish(diverged, step, time.perf_counter() - began)
+        if diverged is not None:
+            bar.close()
+            return record.finish(diverged, step, time.perf_counter() - began)
 
         # Save a checkpoint.
         if checkpointing:
@@ -502,6 +500,49 @@ def train(
         return {"status": "stopped", "step": end}
     setup.dataset.save_samples(sample(setup, 1000, seed=config.seed), run.samples)
     return record.finish({"status": "completed", "step": config.steps}, config.steps, seconds)
+
+
+def seed_directory(out: str | Path, config: RunConfig) -> Path:
+    """Where seed ``config.seed`` of several goes: the last segment of its run id under ``out``
+    (``s0``, or ``s0-1a2b3c4d`` when settings differ from the method's defaults)."""
+    return Path(out) / config.run_id.rsplit("/", 1)[-1]
+
+
+def train_seeds(
+    config: RunConfig,
+    seeds: list[int],
+    out: str | Path,
+    device: str | torch.device | None = None,
+    force: bool = False,
+    data_root: str | None = None,
+    progress: bool | None = None,
+    stop_after: int | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Train ``config`` for every seed in ``seeds``, one after another through :func:`train` in this
+    process, each into ``seed_directory(out, ...)``; returns each seed's status.
+
+    Each run directory ends exactly as ``train`` alone would leave it (a seed's numbers depend only
+    on its own config and checkpoint), so a killed job resumes with the same command and any of its
+    runs resumes alone. A diverged seed is a result like any other and the next seed goes on.
+    """
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds must name each seed once, got {seeds}")
+    device = pick_device(device)
+    configs = {seed: replace(config, seed=seed) for seed in seeds}
+    runs = {seed: RunDirectory(seed_directory(out, configs[seed])) for seed in seeds}
+
+    # Check every run directory before any seed trains.
+    modes = {seed: prepare(runs[seed], configs[seed], force) for seed in seeds}
+    statuses = {seed: runs[seed].read_status() | {"already_finished": True}
+                for seed in seeds if modes[seed] == "finished"}
+    pending = [seed for seed in seeds if modes[seed] != "finished"]
+    if pending:
+        print(f"{config.run_id.rsplit('/', 1)[0]}: seeds {seeds_text(pending)} one after another in this process",
+              file=sys.stderr)
+    for seed in pending:
+        statuses[seed] = train(configs[seed], runs[seed].path, device=device, data_root=data_root,
+                               progress=progress, stop_after=stop_after, batch={"seeds": pending})
+    return {seed: statuses[seed] for seed in seeds}
 
 
 def make_optimizers(setup: Setup) -> dict[str, torch.optim.Optimizer]:
@@ -564,7 +605,7 @@ def generator_step(setup: Setup, optimizer: torch.optim.Optimizer, rng: RandomSt
     return loss, ctx
 
 
-# The parts of a step between the networks' passes, shared with the several-seeds trainer.
+# The parts of a step between the networks' passes.
 
 
 def discriminator_inputs(setup: Setup, ctx: StepContext) -> None:
@@ -635,14 +676,14 @@ class _NoBar:
         pass
 
 
-def _progress_bar(config: RunConfig, start: int, enabled: bool | None, desc: str | None = None) -> Any:
+def _progress_bar(config: RunConfig, start: int, enabled: bool | None) -> Any:
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=config.steps, initial=start, desc=desc or config.run_id, unit="step", dynamic_ncols=True)
+    return tqdm(total=config.steps, initial=start, desc=config.run_id, unit="step", dynamic_ncols=True)
 
 
 # --- Sampling -------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ REPORT = f"{RESULTS}/report.html"
 REPORT_PATH = os.path.abspath(REPORT)
 CACHE = os.path.abspath(config["cache"] or f"{RESULTS}/cache")
 
-GPU = 1 if DEVICE == "cuda" else 0
+GPU = 1 if DEVICE.type == "cuda" else 0
 
 
 def limits(rule_name, runs=1):

@@ -14,6 +14,7 @@ from snakemake.utils import validate
 from benchsuite import registry
 from benchsuite.cli import parser, user_config
 from benchsuite.config import RunConfig, resolve
+from benchsuite.errors import ConfigError
 from benchsuite.grid import (
     GridError, evaluation_arguments, evaluation_jobs, expand, parse_seeds, seeds_text, train_arguments, train_jobs,
 )
@@ -285,9 +286,7 @@ def test_train_arguments_rebuild_the_same_run(config_file):
 @pytest.mark.parametrize("seeds, text", [([0], "0"), ([0, 1, 2], "0-2"), ([5, 0, 1, 3], "0-1,3,5"), ([2, 3, 7, 8], "2-3,7-8")])
 def test_seeds_text_is_what_seeds_reads(seeds, text):
     assert seeds_text(seeds) == text
-    from benchsuite.batched import parse_seeds as cli_seeds
-
-    assert cli_seeds(text) == sorted(seeds)
+    assert parse_seeds(text, "--seeds") == sorted(seeds)
 
 
 def test_toy_seeds_of_one_configuration_are_one_train_job_and_images_one_each(tmp_path):
@@ -387,12 +386,18 @@ def test_evaluation_arguments_carry_samples_and_metric_options_of_the_dataset_mo
 
 
 def test_devices():
+    # rules/common.smk picks the jobs' device through the grid module, from the one home of pick_device.
     import torch
 
-    from benchsuite.grid import pick_device
+    from benchsuite import device, grid
 
-    assert pick_device("cpu") == "cpu"
-    assert pick_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert grid.pick_device is device.pick_device
+    assert grid.pick_device("cpu") == torch.device("cpu")
+    assert grid.pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # A cluster's jobs run elsewhere: "cuda" is taken on trust there, and checked here otherwise.
+    assert grid.pick_device("cuda", check=False).type == "cuda"
     if not torch.cuda.is_available():
-        with pytest.raises(GridError, match="'device' is 'cuda'"):
-            pick_device("cuda")
+        with pytest.raises(ConfigError, match="'cuda' was requested but this machine has no usable CUDA GPU"):
+            grid.pick_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'gpu'; use auto, cpu, cuda or cuda:N"):
+        grid.pick_device("gpu")

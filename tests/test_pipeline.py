@@ -67,11 +67,11 @@ def test_pipeline_runs_to_the_report(finished):
     assert any((results / "figures").glob("gradients-*.png"))
     for log in ("aggregate.log", "report.log"):
         assert (results / "logs" / log).exists()
-    # One train job per configuration: its seeds train together in one process, vectorised.
+    # One train job per configuration: its seeds train one after another in one process.
     train_logs = sorted((results / "logs" / "train").rglob("*.log"))
     assert len(train_logs) == TRAIN_JOBS_OF_TINY
     r1 = results / "logs" / "train" / "ring8" / "mlp" / "nonsaturating" / "r1"
-    assert "seeds 0-1 vectorised" in next(r1.glob("seeds-0-1*.log")).read_text()
+    assert "seeds 0-1 one after another in this process" in next(r1.glob("seeds-0-1*.log")).read_text()
     # And one evaluate job per train job, which scores its runs in one process.
     evaluate_logs = sorted((results / "logs" / "evaluate").rglob("*.log"))
     assert len(evaluate_logs) == TRAIN_JOBS_OF_TINY

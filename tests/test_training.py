@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,8 +14,13 @@ import pytest
 import torch
 
 from benchsuite import io as atomic
+from benchsuite import provenance, registry
+from benchsuite.cli import main
+from benchsuite.config import resolve
+from benchsuite.diagnostics import lipschitz_upper_bound
+from benchsuite.errors import ConfigError
 from benchsuite.evaluate import evaluate
-from benchsuite.train import RunDirectory, load_checkpoint, train
+from benchsuite.train import RunDirectory, build, configure_numerics, load_checkpoint, train
 
 from conftest import assert_same_state, tiny_config, tree_digest
 
@@ -153,6 +160,73 @@ def test_divergence_is_a_result(tmp_path):
     assert "diverged" in metrics["missing_reason"]
 
 
+# Runs whose numbers turn non-finite during training, with the diagnostics on (the default): the
+# Lipschitz bound's SVD of NaN weights used to raise before the divergence check ran.
+DIVERGING = {
+    "learning rates of 100": ["--set", "lr_d=100", "--set", "lr_g=100"],
+    "r1 with gamma nan": ["--regulariser", "r1", "--set", "regulariser.r1.gamma=nan"],
+    "data with std nan": ["--set", "dataset.std=nan"],
+}
+
+
+@pytest.mark.parametrize("seeds", [["--seed", "0"], ["--seeds", "0-1"]], ids=["seed", "seeds"])
+@pytest.mark.parametrize("settings", DIVERGING.values(), ids=DIVERGING.keys())
+def test_a_run_that_diverges_with_diagnostics_on_is_recorded(tmp_path, capsys, settings, seeds):
+    out = tmp_path / "out"
+    code = main(["train", "--dataset", "ring8", "--arch", "mlp", "--objective", "lsgan", "--steps", "300",
+                 *settings, *seeds, "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    runs = [out] if seeds[0] == "--seed" else sorted(out.iterdir())
+    assert len(runs) == (1 if seeds[0] == "--seed" else 2)
+    assert capsys.readouterr().out.count(": diverged at step") == len(runs)
+    for run in runs:
+        status = json.loads((run / "status.json").read_text())
+        assert status["status"] == "diverged" and "non-finite" in status["reason"]
+        # The diverged step's losses are logged, its diagnostics are not.
+        assert "nan" in (run / "log.csv").read_text().splitlines()[-1]
+
+
+registry.load_builtins()
+
+
+@pytest.mark.parametrize("regulariser", registry.names("regulariser"))
+@pytest.mark.parametrize("objective", registry.names("objective"))
+def test_non_finite_data_is_a_diverged_run_for_every_method(tmp_path, objective, regulariser):
+    config = tiny_config(objective=objective, regulariser=regulariser, dataset_options={"std": math.nan})
+    assert train(config, tmp_path / "run", device="cpu", progress=False) == {
+        "status": "diverged", "step": 1, "reason": "non-finite discriminator loss at step 1"}
+
+
+def test_diagnostics_never_change_how_a_diverging_run_ends(tmp_path):
+    settings = {"dataset": "ring8", "architecture": "mlp", "objective": "lsgan", "lr_d": 100.0, "lr_g": 100.0,
+                "steps": 40, "log_every": 1, "checkpoint_every": 1}
+    statuses = {on: train(resolve(settings | {"diagnostics": on}), tmp_path / str(on), device="cpu", progress=False)
+                for on in (True, False)}
+    assert statuses[True] == statuses[False] and statuses[True]["status"] == "diverged"
+    logs = {on: (tmp_path / str(on) / "log.csv").read_text().splitlines() for on in (True, False)}
+    columns = logs[False][0].split(",")
+    assert set(columns) < set(logs[True][0].split(","))
+    for on_row, off_row in zip(csv_rows(logs[True]), csv_rows(logs[False]), strict=True):
+        assert {key: on_row[key] for key in columns} == off_row
+    # The last row is the diverged step's: the diagnostics were not asked for weights they cannot measure.
+    assert all(csv_rows(logs[True])[-1][key] == "" for key in ("lipschitz_bound", "grad_x_d_real"))
+    on, off = load_checkpoint(tmp_path / "True" / "checkpoint.pt"), load_checkpoint(tmp_path / "False" / "checkpoint.pt")
+    for key in ("generator", "discriminator", "optimizers"):
+        assert_same_state(on[key], off[key], key)
+
+
+def csv_rows(lines):
+    return list(csv.DictReader(lines))
+
+
+def test_the_lipschitz_bound_of_non_finite_weights_is_nan_not_an_error():
+    discriminator = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    assert lipschitz_upper_bound(discriminator) > 0
+    with torch.no_grad():
+        discriminator[2].weight[0, 1] = math.nan
+    assert math.isnan(lipschitz_upper_bound(discriminator))
+
+
 def test_finished_run_is_not_retrained_and_force_keeps_the_old_one(tmp_path):
     config = tiny_config()
     out = tmp_path / "run"
@@ -191,3 +265,84 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         train(config, out, progress=False)
     assert tree_digest(out) == before
+
+
+# --- The GPU switches, as far as a CPU can see them ----------------------------------------------
+
+
+def test_numerics_are_off_by_default_and_recorded(tmp_path):
+    config = tiny_config(steps=1)
+    assert (config.precision, config.channels_last, config.compile, config.tf32, config.deterministic) == (
+        "fp32", False, False, False, True)
+    before = provenance.numerics()
+    configure_numerics(config, torch.device("cpu"))
+    assert provenance.numerics() == before  # nothing changes on a CPU
+    train(config, tmp_path / "run", device="cpu", progress=False)
+    recorded = json.loads((tmp_path / "run" / "provenance.json").read_text())["numerics"]
+    assert recorded == before
+    assert set(recorded) >= {"deterministic_algorithms", "tf32_matmul", "tf32_cudnn", "cudnn_benchmark",
+                             "cublas_workspace_config"}
+
+
+def test_the_gpu_settings_are_applied_as_documented(monkeypatch):
+    # The switches are process-wide flags that exist without a GPU; set them for a CUDA device and put them back.
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    saved = provenance.numerics()
+    try:
+        configure_numerics(tiny_config(), torch.device("cuda"))
+        applied = provenance.numerics()
+        assert applied["deterministic_algorithms"] is True and applied["cudnn_deterministic"] is True
+        assert applied["tf32_matmul"] is False and applied["tf32_cudnn"] is False
+        assert applied["cudnn_benchmark"] is False and applied["cublas_workspace_config"] == ":4096:8"
+        configure_numerics(tiny_config(deterministic=False, tf32=True), torch.device("cuda"))
+        fast = provenance.numerics()
+        assert fast["deterministic_algorithms"] is False and fast["cudnn_benchmark"] is True
+        assert fast["tf32_matmul"] is True and fast["tf32_cudnn"] is True
+    finally:
+        torch.use_deterministic_algorithms(saved["deterministic_algorithms"])
+        torch.backends.cuda.matmul.allow_tf32 = saved["tf32_matmul"]
+        torch.backends.cudnn.allow_tf32 = saved["tf32_cudnn"]
+        torch.backends.cudnn.benchmark = saved["cudnn_benchmark"]
+        torch.backends.cudnn.deterministic = saved["cudnn_deterministic"]
+
+
+def test_non_default_numerics_name_another_experiment():
+    base = tiny_config()
+    assert tiny_config(precision="bf16").run_id != base.run_id
+    assert tiny_config(tf32=True).run_id != base.run_id
+    with pytest.raises(ConfigError, match="precision"):
+        tiny_config(precision="fp8")
+
+
+def test_bf16_autocast_and_channels_last_do_what_they_say_on_a_cpu(tmp_path):
+    fp32, bf16 = tiny_config(steps=2), tiny_config(steps=2, precision="bf16")
+    train(fp32, tmp_path / "fp32", device="cpu", progress=False)
+    train(bf16, tmp_path / "bf16", device="cpu", progress=False)
+    a, b = load_checkpoint(tmp_path / "fp32" / "checkpoint.pt"), load_checkpoint(tmp_path / "bf16" / "checkpoint.pt")
+    assert not torch.equal(a["generator"]["0.0.weight"], b["generator"]["0.0.weight"])
+    assert a["generator"]["0.0.weight"].dtype == b["generator"]["0.0.weight"].dtype == torch.float32
+
+    images = {"dataset": "digits", "architecture": "dcgan", "objective": "nonsaturating",
+              "architecture_options": {"width": 8}}
+    cpu = torch.device("cpu")
+    laid_out = build(resolve(images | {"channels_last": True}), cpu)
+    assert laid_out.memory_format == torch.channels_last
+    conv = next(m for m in laid_out.discriminator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    assert build(resolve(images), cpu).memory_format == torch.preserve_format
+    assert build(tiny_config(channels_last=True), cpu).memory_format == torch.preserve_format  # 2-D data: nothing
+
+
+@pytest.mark.slow
+def test_compiled_training_runs_when_inductor_works_here(tmp_path):
+    try:
+        probe = torch.nn.Linear(2, 2)
+        probe.compile()
+        probe(torch.zeros(1, 2))
+    except Exception as error:  # no C++ compiler or an unsupported platform: the option is optional
+        pytest.skip(f"torch.compile does not work on this machine: {type(error).__name__}")
+    config = tiny_config(steps=2, compile=True)
+    assert train(config, tmp_path / "run", device="cpu", progress=False)["status"] == "completed"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["compile"] is True
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert "0.0.weight" in state["generator"]  # the checkpoint keeps the plain module's names

@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from benchsuite.components import Regulariser, StepContext
+from benchsuite.components import Regulariser, StepContext, input_gradient
 from benchsuite.registry import register
-from benchsuite.regularisers.gp import input_gradient
 
 
 @register("regulariser", "r1")

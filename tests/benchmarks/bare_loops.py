@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from benchsuite.config import resolve
-from benchsuite.train import build, pick_device, train
+from benchsuite.device import pick_device
+from benchsuite.train import build, train
 
 
 def trainer_seconds(settings: dict[str, Any], steps: int, diagnostics: bool = False,

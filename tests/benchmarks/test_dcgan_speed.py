@@ -16,8 +16,8 @@ import torch
 
 from bare_loops import bare_loop_seconds, per_step, trainer_seconds
 from benchsuite import registry
+from benchsuite.device import pick_device
 from benchsuite.errors import ConfigError
-from benchsuite.train import pick_device
 
 ROUNDS = 2
 

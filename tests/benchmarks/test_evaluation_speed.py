@@ -15,10 +15,10 @@ import torch
 
 from benchsuite import registry
 from benchsuite.cli import main
+from benchsuite.device import pick_device
 from benchsuite.evaluate import evaluate
 from benchsuite.metrics import extractors
 from benchsuite.metrics.fidelity import extract, reference
-from benchsuite.train import pick_device
 
 RUNS, SAMPLES, ROUNDS = 3, 2000, 3
 EVALUATION = {"fidelity": {"kid_subsets": 10}}
