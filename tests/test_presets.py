@@ -97,7 +97,7 @@ def test_cuda_on_a_machine_without_a_gpu_is_refused_before_any_job(clone):
     run = snakemake(clone, "--cores", "2", "--config", "device=cuda", "results=results/no-gpu")
     assert run.returncode != 0
     output = run.stdout + run.stderr
-    assert "config key 'device' is 'cuda' but this machine has no usable CUDA GPU" in output
+    assert "bad pipeline config: device 'cuda' was requested but this machine has no usable CUDA GPU" in output
     assert TRACEBACK not in output
     assert not (clone / "results" / "no-gpu" / "runs").exists()
 
