@@ -16,6 +16,7 @@ from benchsuite.cli import main
 from benchsuite.errors import ConfigError
 from benchsuite.evaluate import evaluate
 from benchsuite.metrics.toy import ModeCoverage
+from benchsuite.report import build
 from benchsuite.train import train
 from conftest import tiny_config
 from synthetic_runs import write_run
@@ -85,6 +86,20 @@ def test_a_plugin_metric_declared_lower_is_better_is_ranked_that_way(plugin_stud
     assert not summary.loc[summary["metric"] == "spread_undeclared", "tied_with_best"].any()
 
 
+def test_the_leaderboard_leads_with_the_plugin_metric_under_its_label(plugin_study, tmp_path):
+    tables = tmp_path / "tables"
+    write_tables(find_run_dirs(plugin_study), tables, resamples=300)
+    page = build(tables, tmp_path / "report.html").read_text()
+    board = page.split('<section id="leaderboards">')[1].split("</section>")[0]
+    headers = board.split("<th>failures</th>")[1].split("</tr>")[0]
+    assert headers.strip().startswith("<th>error in spread (plugin) (↓)</th>")
+    rows = board.split("<tr><td>")[1:]
+    assert rows[0].startswith("nonsaturating × r1") and 'class="badge best">best<' in rows[0]
+    assert "nonsaturating × r1 is best on error in spread (plugin)" in board
+    distributions = page.split('<section id="distributions">')[1].split("</section>")[0]
+    assert "<figure>" in distributions
+
+
 def test_the_pipeline_s_better_option_overrides_a_declared_direction_and_ranks_an_undeclared_value(
         plugin_study, tmp_path):
     assert main(["aggregate", "--runs", str(plugin_study), "--out", str(tmp_path / "t"), "--bootstrap", "300",
@@ -115,3 +130,12 @@ def test_the_newest_evaluation_speaks_for_a_value_declared_differently(plugin_st
     (run_dir / "metrics.json").write_text(json.dumps(record))
     _, declarations = collect(find_run_dirs(plugin_study))
     assert declarations["spread_error"]["label"] == "spread error, relabelled"
+
+
+def test_the_report_refuses_tables_aggregated_before_metrics_declared_themselves(plugin_study, tmp_path):
+    tables = tmp_path / "tables"
+    write_tables(find_run_dirs(plugin_study), tables, resamples=100)
+    summary = pd.read_csv(tables / "summary.csv").drop(columns=["label", "headline"])
+    summary.to_csv(tables / "summary.csv", index=False)
+    with pytest.raises(ConfigError, match="run `benchsuite aggregate` again"):
+        build(tables, tmp_path / "report.html")
