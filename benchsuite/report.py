@@ -13,7 +13,8 @@ number of seeds behind each of its lines or points.
 leaderboard come from summary.csv (declared by each metric, see ``benchsuite.aggregate``); what a
 logged column is called and how it is scaled, from ``benchsuite.diagnostics.LOGGED``. The report
 names no objective or regulariser: the baseline is the one the tables mark, and the saturation
-comparison is drawn for whichever objectives' generator gradients the logs show collapsing.
+comparison sets beside it the objectives the pipeline config's ``report.saturation`` names or,
+without that key, those whose generator gradients the logs show collapsing.
 
 The page needs no network and no script: images are ``data:`` URIs and the styles are inline.
 It carries no generation date: the same tables and run directories give the same page.
@@ -265,6 +266,8 @@ class Report:
     # Training curves and gradient diagnostics.
 
     def diagnostics(self) -> list[dict[str, Any]]:
+        # A preset inherits the default config's list; an objective its grid did not train is passed over.
+        contrasted = ((self.grid_config or {}).get("report") or {}).get("saturation")
         sections = []
         for (dataset, architecture, variant), runs in self.runs.groupby(["dataset", "architecture", "variant"],
                                                                          sort=False):
@@ -272,7 +275,7 @@ class Report:
             baseline = self._baseline_objective(dataset, architecture, variant)
             if variant != DEFAULT_VARIANT:
                 architecture = f"{architecture} [{variant}]"
-            for heading, group_runs, hue, panels in _diagnostic_groups(runs, logs, baseline):
+            for heading, group_runs, hue, panels in _diagnostic_groups(runs, logs, baseline, contrasted):
                 lines = _lines(logs, group_runs, hue)
                 if lines.empty:
                     continue
@@ -394,13 +397,14 @@ def _verdict(metric_label: str | None, cells: list[dict[str, Any]], best: list[d
     return f"Too few seeds with values to rank on {metric_label} (intervals need two or more)."
 
 
-def _diagnostic_groups(runs: pd.DataFrame, logs: pd.DataFrame,
-                       baseline: str | None) -> list[tuple[str, pd.DataFrame, str, list]]:
+def _diagnostic_groups(runs: pd.DataFrame, logs: pd.DataFrame, baseline: str | None,
+                       contrasted: list[str] | None) -> list[tuple[str, pd.DataFrame, str, list]]:
     """Groups of runs drawn together: (heading, runs, the column lines are told apart by, panels).
 
-    Saturation (the objectives whose generator gradient collapses beside the baseline's, alone,
-    so that it is not lost among other lines), the objectives at the regulariser spec most of
-    them share, and the regularisers under each objective.
+    Saturation (alone, so that it is not lost among other lines: the baseline objective and the
+    ``contrasted`` ones or, when None, those whose generator gradient falls ``SATURATION_FALL``
+    times), the objectives at the regulariser spec most of them share, and the regularisers under
+    each objective.
     """
     full = [("training curves", CURVES, "Losses and mean discriminator outputs per logged step (linear scale)"),
             ("gradients", GRADIENTS, "Gradient norms; a generator gradient that falls by orders of "
@@ -414,9 +418,12 @@ def _diagnostic_groups(runs: pd.DataFrame, logs: pd.DataFrame,
         chosen = runs[runs["regulariser"] == spec]
         if baseline not in set(chosen["objective"]):
             continue
-        falls = _generator_gradient(_lines(logs, chosen, "objective"))
-        collapsing = [name for name, (early, late, _) in falls.items()
-                      if name != baseline and early > 0 and late * SATURATION_FALL <= early]
+        if contrasted is not None:
+            collapsing = [name for name in contrasted if name != baseline and name in set(chosen["objective"])]
+        else:
+            falls = _generator_gradient(_lines(logs, chosen, "objective"))
+            collapsing = [name for name, (early, late, _) in falls.items()
+                          if name != baseline and early > 0 and late * SATURATION_FALL <= early]
         if collapsing:
             groups.append((f"saturation: {' and '.join(collapsing)} against {baseline} at regulariser {spec}",
                            chosen[chosen["objective"].isin([*collapsing, baseline])], "objective",
