@@ -15,8 +15,10 @@ from benchsuite.aggregate import collect, find_run_dirs, read_tables, write_tabl
 from benchsuite.cli import main
 from benchsuite.errors import ConfigError
 from benchsuite.evaluate import evaluate
+from benchsuite.metrics.fidelity import Fidelity
+from benchsuite.metrics.stacked import StackedModes
 from benchsuite.metrics.toy import ModeCoverage
-from benchsuite.report import build
+from benchsuite.report import Report, build
 from benchsuite.train import train
 from conftest import tiny_config
 from synthetic_runs import write_run
@@ -139,3 +141,18 @@ def test_the_report_refuses_tables_aggregated_before_metrics_declared_themselves
     summary.to_csv(tables / "summary.csv", index=False)
     with pytest.raises(ConfigError, match="run `benchsuite aggregate` again"):
         build(tables, tmp_path / "report.html")
+
+
+def test_the_suite_s_image_metrics_head_the_leaderboard_in_their_declared_order(tmp_path):
+    values = {"fid": 20.0, "is_mean": 2.0, "is_std": 0.1, "kid_mean": 0.01, "kid_std": 0.001, "precision": 0.7,
+              "recall": 0.4, "density": 0.9, "coverage": 0.6, "classifier_accuracy": 0.97, "reference_samples": 1438}
+    for seed in range(2):
+        write_run(tmp_path / "runs", "nonsaturating", "none", seed, values | {"fid": 20.0 + seed},
+                  dataset="digits", architecture="dcgan",
+                  declarations=Fidelity.declarations() | StackedModes.declarations())
+    write_tables(find_run_dirs(tmp_path / "runs"), tmp_path / "tables", resamples=100)
+    runs, summary = read_tables(tmp_path / "tables")
+    assert Report(runs, summary).headline_metrics("digits") == ["fid", "precision", "recall", "is_mean", "kid_mean",
+                                                                 "density", "coverage"]
+    assert not {"is_std", "kid_std", "classifier_accuracy", "reference_samples"} & set(summary["metric"])
+    assert summary.set_index("metric").at["fid", "label"] == "FID"
