@@ -15,6 +15,15 @@ baseline cell of the same architecture (``nonsaturating`` x ``none`` unless told
 difference of means with a bootstrap interval and the two-sided Mann-Whitney U p-value. A diverged
 run has no metric values; it counts in ``diverged``, never as a number.
 
+Each metric's direction (``better``), ``label`` and ``headline`` place come from the declarations
+its metric wrote into ``metrics.json`` beside the values (``benchsuite.metrics._base.Declaration``);
+the pipeline config's ``aggregate.better`` (``--better``) overrides a direction or gives one to a
+value no metric declares. A value declared ``summarised: false`` (a mode total, an extractor's
+accuracy) stays in runs.csv and out of the statistics; a value no metric declares is summarised,
+labelled by its name and ranked only when ``aggregate.better`` names its direction. A
+``metrics.json`` without declarations (written before metrics declared themselves) is an error that
+says how to score the run again.
+
 ``best`` marks, per dataset and metric with a known direction, the cell with the best mean when its
 interval does not overlap the interval of any other cell; ``tied_with_best`` marks the cells whose
 intervals overlap the leader's (the leader included), i.e. those the seeds cannot tell apart.
@@ -44,26 +53,7 @@ CELL_COLUMNS = ["dataset", "architecture", "objective", "regulariser", "regulari
 TIMING_COLUMNS = ["train_seconds", "eval_seconds"]
 DEFAULT_VARIANT = "defaults"  # the variant of runs with their method's default settings (no hash)
 
-# Which way is better, for the metrics the suite computes. A metric missing here is summarised but
-# never ranked (add it under aggregate.better in the pipeline config).
-BETTER = {
-    "modes_covered": "higher",
-    "high_quality": "higher",
-    "mode_kl": "lower",
-    "fid": "lower",
-    "kid_mean": "lower",
-    "is_mean": "higher",
-    "precision": "higher",
-    "recall": "higher",
-    "density": "higher",
-    "coverage": "higher",
-}
-
-# Values that describe the reference or the measurement rather than the run: kept in runs.csv,
-# left out of the statistics (a mode count's maximum, the extractor's accuracy, the size of the
-# reference set, the spread of IS and KID over their own subsets within one run).
-REFERENCE_SUFFIXES = ("_total", "_max")
-NOT_SUMMARISED = frozenset({"classifier_accuracy", "reference_samples", "is_std", "kid_std"})
+DIRECTIONS = ("higher", "lower")
 
 
 def write_atomically(path: str | Path, data: str | bytes) -> None:
@@ -135,6 +125,11 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{run_dir} is not a run directory: it has no config.json")
     status = _read_json(run_dir / "status.json") or {"status": "unfinished"}
     metrics = _read_json(run_dir / "metrics.json")
+    if metrics is not None and not isinstance(metrics.get("declarations"), dict):
+        raise ConfigError(
+            f"{run_dir / 'metrics.json'} has no metric declarations: it was written before each metric declared "
+            f"its direction and label. Score the run again with `benchsuite evaluate {run_dir}` (in the pipeline: "
+            "`snakemake --forcerun evaluate`), which writes metrics.json anew with them")
     provenance = _read_json(run_dir / "provenance.json") or {}
     run_id = (metrics or {}).get("run_id") or provenance.get("run_id")
     if not run_id:
@@ -166,11 +161,34 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     row["eval_seconds"] = (metrics or {}).get("seconds")
     row["run_dir"] = str(run_dir)
     row["_metrics"] = list(values)
+    row["_declared"] = ((metrics or {}).get("evaluated_at") or "", (metrics or {}).get("declarations") or {})
     return row
 
 
-def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, list[str]]:
-    """runs.csv as a data frame, sorted by cell and seed, and the names of its metric columns."""
+def undeclared(name: str) -> dict[str, Any]:
+    """How a value no metric declares is treated: labelled by its name, summarised, never ranked."""
+    return {"label": name.replace("_", " "), "better": None, "headline": None, "summarised": True}
+
+
+def _declarations(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, dict[str, Any]]:
+    """Each metric column's declaration. Where runs declare a value differently (scored by versions
+    of the suite between which a label changed), the most recent evaluation speaks for all."""
+    found: dict[str, dict[str, Any]] = {}
+    for _, declared in sorted((row.pop("_declared") for row in rows), key=lambda pair: pair[0]):
+        found |= declared
+    merged = {}
+    for name in metrics:
+        declaration = undeclared(name) | found.get(name, {})
+        if declaration["better"] not in (None, *DIRECTIONS):
+            raise ConfigError(f"metric value {name!r} is declared better {declaration['better']!r}; "
+                              f"it must be one of {', '.join(DIRECTIONS)} or null")
+        merged[name] = declaration
+    return merged
+
+
+def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """runs.csv as a data frame, sorted by cell and seed, and its metric columns with their declarations
+    (label, better, headline, summarised), in the order the runs report them."""
     rows = [read_run(path) for path in run_dirs]
     if not rows:
         raise ConfigError("no run directories to aggregate")
@@ -186,6 +204,7 @@ def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, list[str]]:
                               "n_samples", "run_dir", *COORDINATES, *TIMING_COLUMNS}
     if clashes:
         raise ConfigError(f"metric names {sorted(clashes)} clash with columns of runs.csv; rename the metrics")
+    declarations = _declarations(rows, metrics)
     frame = pd.DataFrame(rows)
     lead = ["run_id", "dataset", "architecture", "objective", "regulariser", "regularisers", "variant", "seed",
             "status", "diverged_step", "reason", *metrics, "missing_reason", "n_samples"]
@@ -194,7 +213,7 @@ def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, list[str]]:
     frame = frame[lead + middle + tail]
     frame = frame.sort_values(["dataset", "architecture", "objective", "regulariser", "variant", "seed"],
                               kind="mergesort").reset_index(drop=True)
-    return frame, metrics
+    return frame, declarations
 
 
 # --- Statistics -----------------------------------------------------------------------------------
@@ -241,24 +260,25 @@ def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def _is_metric(frame: pd.DataFrame, name: str) -> bool:
-    return (not name.endswith(REFERENCE_SUFFIXES) and name not in NOT_SUMMARISED
-            and pd.api.types.is_numeric_dtype(frame[name].dropna()))
-
-
 def summarise(
     runs: pd.DataFrame,
-    metrics: list[str],
+    metrics: dict[str, dict[str, Any]],
     baseline: dict[str, str] | None = None,
     resamples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
     better: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """summary.csv from runs.csv (see the module docstring)."""
+    """summary.csv from runs.csv and its metrics' declarations (as ``collect`` returns them; see the
+    module docstring); ``better`` overrides declared directions."""
     baseline = {"objective": "nonsaturating", "regulariser": "none", **(baseline or {})}
-    directions = BETTER | (better or {})
-    metrics = [m for m in metrics if m in runs.columns and _is_metric(runs, m)]
+    declarations = {name: undeclared(name) | declared for name, declared in metrics.items()}
+    for name, direction in (better or {}).items():
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"metric {name!r}: better must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        declarations.setdefault(name, undeclared(name))["better"] = direction
+    metrics = [m for m, declared in declarations.items() if m in runs.columns and declared["summarised"]
+               and pd.api.types.is_numeric_dtype(runs[m].dropna())]
     # A metric belongs to the datasets where some run has a value for it (FID to images, modes to
     # mixtures); a cell whose seeds all diverged still gets its dataset's rows, with n = 0.
     applies = {dataset: [m for m in metrics if group[m].notna().any()]
@@ -284,7 +304,9 @@ def summarise(
                 "completed": int((group["status"] == "completed").sum()),
                 "diverged": int((group["status"] == "diverged").sum()),
                 "metric": metric,
-                "better": directions.get(metric, ""),
+                "better": declarations[metric]["better"] or "",
+                "label": declarations[metric]["label"],
+                "headline": declarations[metric]["headline"],
                 "n": len(values),
                 "mean": float(values.mean()) if len(values) else math.nan,
                 "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
@@ -406,7 +428,7 @@ def read_tables(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.read_csv(directory / "runs.csv", keep_default_na=False, na_values=[""])
     summary = pd.read_csv(directory / "summary.csv", keep_default_na=False, na_values=[""])
     for frame in (runs, summary):
-        for column in ("baseline", "better"):
+        for column in ("baseline", "better", "label"):
             if column in frame:
                 frame[column] = frame[column].fillna("").astype(str)
     return runs, summary

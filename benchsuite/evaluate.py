@@ -53,6 +53,9 @@ def evaluate(
         "status": status["status"],
         "n_samples": n,
         "settings": {name: metric.settings for name, metric in metrics.items()},
+        # Which way each value is better and how it is named, so that the tables need no list of metrics.
+        "declarations": {value: declared for metric in metrics.values()
+                         for value, declared in metric.declarations().items()},
         "evaluated_at": provenance.now(),
         "benchsuite": provenance.package_versions()["benchsuite"],
     }

@@ -8,6 +8,14 @@ training curves and gradient-norm diagnostics per objective and per regulariser,
 scale; a sample picture per method; the diverged runs with their reasons. Every figure names the
 number of seeds behind each of its lines or points.
 
+``Report`` prepares the template's data from the tables; the figures are drawn by the functions of
+``benchsuite.figures``. What a metric is called, which way it is better and whether it heads a
+leaderboard come from summary.csv (declared by each metric, see ``benchsuite.aggregate``); what a
+logged column is called and how it is scaled, from ``benchsuite.diagnostics.LOGGED``. The report
+names no objective or regulariser: the baseline is the one the tables mark, and the saturation
+comparison sets beside it the objectives the pipeline config's ``report.saturation`` names or,
+without that key, those whose generator gradients the logs show collapsing.
+
 The page needs no network and no script: images are ``data:`` URIs and the styles are inline.
 It carries no generation date: the same tables and run directories give the same page.
 """
@@ -15,11 +23,8 @@ It carries no generation date: the same tables and run directories give the same
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
-import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,93 +33,24 @@ import numpy as np
 import pandas as pd
 
 from benchsuite.aggregate import DEFAULT_VARIANT, read_tables, write_atomically
+from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
+from benchsuite.figures import Figure, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
-# Metrics in the order a leaderboard shows them (at most LEADERBOARD_METRICS); the first present
-# one ranks the rows.
-HEADLINE = ["fid", "modes_covered", "high_quality", "mode_kl", "precision", "recall", "is_mean", "kid_mean",
-            "density", "coverage"]
-LEADERBOARD_METRICS = 4
-LABELS = {
-    "modes_covered": "modes covered",
-    "high_quality": "high-quality share",
-    "mode_kl": "KL(modes || uniform)",
-    "fid": "FID",
-    "kid_mean": "KID",
-    "is_mean": "IS",
-}
-CURVES = ["loss_d", "loss_g", "d_real_mean", "d_fake_mean"]
-GRADIENTS = ["grad_norm_g", "grad_norm_d", "grad_x_d_fake", "grad_x_d_real", "grad_x_d_interp", "lipschitz_bound"]
-SATURATION = ["grad_norm_g", "grad_x_d_fake", "d_fake_mean"]
-DIAGNOSTIC_LABELS = {
-    "loss_d": "discriminator loss",
-    "loss_g": "generator loss",
-    "d_real_mean": "mean D(x), real",
-    "d_fake_mean": "mean D(G(z)), fake",
-    "grad_norm_g": "||grad G params|| (generator)",
-    "grad_norm_d": "||grad D params|| (discriminator)",
-    "grad_x_d_fake": "||grad_x D|| at fakes",
-    "grad_x_d_real": "||grad_x D|| at reals",
-    "grad_x_d_interp": "||grad_x D|| at interpolates",
-    "lipschitz_bound": "Lipschitz bound of D",
-}
+LEADERBOARD_METRICS = 4  # columns of a leaderboard; the first ranks its rows
+DISTRIBUTION_METRICS = 3  # panels of a dataset's distributions figure
+# An objective whose generator gradient falls at least this many times between the first and the
+# last quarter of training is drawn in the saturation comparison, beside the baseline.
+SATURATION_FALL = 10.0
 
-
-def label(metric: str) -> str:
-    return LABELS.get(metric, metric.replace("_", " "))
-
-
-# --- Figures --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    """A rendered figure: inlined into the page and, when asked, written as a file."""
-
-    slug: str
-    title: str
-    caption: str
-    png: bytes
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
-                         "svg.hashsalt": "benchsuite", "path.simplify": True})
-    return plt
-
-
-def _render(figure: Any) -> bytes:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    # No date or software tag in the file: the same figure gives the same bytes.
-    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def _slug(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts)).strip("-").lower()
-
-
-def _seeds_phrase(counts: list[int]) -> str:
-    """How many seeds stand behind each line or point of a figure."""
-    distinct = sorted(set(counts))
-    if not distinct:
-        return "no seeds"
-    if len(distinct) == 1:
-        return f"n = {distinct[0]} seed{'s' if distinct[0] != 1 else ''} each"
-    return f"n = {distinct[0]} to {distinct[-1]} seeds each"
+CURVES = {column: logged.label for column, logged in LOGGED.items() if not logged.log_scale}
+GRADIENTS = {column: logged.label for column, logged in LOGGED.items() if logged.log_scale}
+# The gradients first: they carry the saturation figure.
+SATURATION = {column: logged.label for column, logged in sorted(LOGGED.items(), key=lambda item: not item[1].log_scale)
+              if logged.saturation}
+LOG_SCALE = set(GRADIENTS)
 
 
 # --- Methods and labels ---------------------------------------------------------------------------
@@ -132,25 +68,29 @@ def method_label(row: pd.Series | dict[str, Any], with_architecture: bool = Fals
     return text
 
 
-def _cell_key(row: pd.Series | dict[str, Any]) -> tuple[str, ...]:
-    return tuple(str(row[c]) for c in ("dataset", "architecture", "objective", "regulariser", "variant"))
-
-
 # --- Sections -------------------------------------------------------------------------------------
 
 
 @dataclass
 class Report:
+    """The template's data, section by section, from the two tables and the run directories."""
+
     runs: pd.DataFrame
     summary: pd.DataFrame
     grid_config: dict[str, Any] | None = None
     title: str = "benchsuite report"
     figures: list[Figure] = field(default_factory=list)
 
-    def figure(self, fig: Any, slug: str, title: str, caption: str) -> Figure:
-        made = Figure(_slug(slug), title, caption, _render(fig))
-        self.figures.append(made)
-        return made
+    def keep(self, figure: Figure | None) -> Figure | None:
+        """Remember a drawn figure, to be written as a file beside the page."""
+        if figure is not None:
+            self.figures.append(figure)
+        return figure
+
+    def label(self, metric: str) -> str:
+        """The metric's declared label."""
+        labels = self.summary.loc[self.summary["metric"] == metric, "label"]
+        return str(labels.iloc[0]) if len(labels) else metric.replace("_", " ")
 
     # What ran.
 
@@ -218,10 +158,11 @@ class Report:
     # Leaderboards.
 
     def headline_metrics(self, dataset: str) -> list[str]:
-        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["n"] > 0)]
-        present = list(dict.fromkeys(rows["metric"]))
-        ranked = [m for m in HEADLINE if m in present]
-        return ranked + [m for m in present if m not in ranked and rows.loc[rows["metric"] == m, "better"].iloc[0]]
+        """The dataset's metrics with values, headline metrics first in their declared order, then
+        the other ranked ones."""
+        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["n"] > 0)].drop_duplicates("metric")
+        headline = rows.dropna(subset=["headline"]).sort_values("headline", kind="mergesort")["metric"].tolist()
+        return headline + [m for m, better in zip(rows["metric"], rows["better"]) if m not in headline and better]
 
     def leaderboards(self) -> list[dict[str, Any]]:
         boards = []
@@ -255,13 +196,13 @@ class Report:
             best = [c for c in cells for v in c["values"][:1] if v["best"]]
             boards.append({
                 "dataset": dataset,
-                "metrics": [{"name": m, "label": label(m),
+                "metrics": [{"name": m, "label": self.label(m),
                              "better": rows.loc[rows["metric"] == m, "better"].iloc[0] if (rows["metric"] == m).any() else ""}
                             for m in metrics],
                 "cells": cells,
                 "baseline": method_label(baseline.iloc[0]) if len(baseline) else None,
-                "seeds": _seeds_phrase([c["seeds"] for c in cells]),
-                "verdict": _verdict(first, cells, best),
+                "seeds": seeds_phrase([c["seeds"] for c in cells]),
+                "verdict": _verdict(self.label(first) if first else None, cells, best),
             })
         return boards
 
@@ -283,85 +224,35 @@ class Report:
                 xlabel, ylabel = "share of modes covered (recall)", "share of high-quality samples (precision)"
             else:
                 continue
-            plt = _pyplot()
-            fig, ax = plt.subplots(figsize=(7.5, 5.5))
-            counts = []
-            colours = _palette(rows.groupby(["architecture", "objective", "regulariser", "variant"]).ngroups)
-            for colour, (_, group) in zip(colours, rows.groupby(["architecture", "objective", "regulariser", "variant"],
-                                                                 sort=False)):
+            multi_arch = rows["architecture"].nunique() > 1
+            points = []
+            for _, group in rows.groupby(["architecture", "objective", "regulariser", "variant"], sort=False):
                 gx = group[group["metric"] == x].iloc[0]
                 gy = group[group["metric"] == y].iloc[0]
-                if pd.isna(gx["mean"]) or pd.isna(gy["mean"]):
-                    continue
-                n = int(min(gx["n"], gy["n"]))
-                counts.append(n)
-                xerr = _error(gx, scale)
-                yerr = _error(gy, 1.0)
-                ax.errorbar(gx["mean"] * scale, gy["mean"], xerr=xerr, yerr=yerr, fmt="o", color=colour,
-                            capsize=3, label=f"{method_label(gx, rows['architecture'].nunique() > 1)} (n={n})")
-            if not counts:
-                plt.close(fig)
-                continue
-            ax.set_xlim(-0.03, 1.03)
-            ax.set_ylim(-0.03, 1.03)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-            seeds = _seeds_phrase(counts)
-            title = f"{dataset}: {ylabel.split(' (')[0]} against {xlabel.split(' (')[0]}"
-            ax.set_title(f"{title}\nmean and 95 % interval over seeds; {seeds}")
-            made.append(self.figure(fig, f"plane-{dataset}", title,
-                                    f"Top right is best. Points are means over the completed seeds of each method "
-                                    f"({seeds}), bars their bootstrap intervals."))
-        return [{"figure": f} for f in made]
+                points.append({"method": method_label(gx, multi_arch), "n": int(min(gx["n"], gy["n"])),
+                               "x": gx["mean"] * scale, "x_low": gx["ci_low"] * scale, "x_high": gx["ci_high"] * scale,
+                               "y": gy["mean"], "y_low": gy["ci_low"], "y_high": gy["ci_high"]})
+            figure = self.keep(precision_recall_plane(pd.DataFrame(points), dataset, xlabel, ylabel))
+            if figure is not None:
+                made.append({"figure": figure})
+        return made
 
     # Distributions across seeds.
 
     def distributions(self) -> list[Figure]:
-        import seaborn as sns
-
         made = []
         for dataset in dict.fromkeys(self.summary["dataset"]):
-            metrics = self.headline_metrics(dataset)[:3]
+            metrics = self.headline_metrics(dataset)[:DISTRIBUTION_METRICS]
             runs = self.runs[(self.runs["dataset"] == dataset)].copy()
             if not metrics or runs.empty:
                 continue
             multi_arch = runs["architecture"].nunique() > 1
             runs["method"] = [method_label(r, multi_arch) for _, r in runs.iterrows()]
-            order = self._order(dataset, metrics[0], runs)
-            counts = runs[runs["status"] == "completed"].groupby("method").size()
-            plt = _pyplot()
-            height = max(2.5, 0.28 * len(order) + 1.2)
-            fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 2.5, height), sharey=True,
-                                     squeeze=False)
-            for ax, metric in zip(axes[0], metrics):
-                data = runs[["method", metric]].dropna()
-                if data.empty:
-                    ax.set_visible(False)
-                    continue
-                with warnings.catch_warnings():
-                    # seaborn 0.13 hands matplotlib >= 3.10 the deprecated ``vert`` argument.
-                    warnings.simplefilter("ignore", category=DeprecationWarning)
-                    warnings.filterwarnings("ignore", message=".*vert: bool.*")
-                    sns.boxplot(data=data, y="method", x=metric, order=order, ax=ax, color="0.9", fliersize=0,
-                                linewidth=0.8)
-                with warnings.catch_warnings():
-                    # A swarm places equal values side by side without random jitter, so the figure is
-                    # reproducible; with very many seeds some points overlap, which it warns about.
-                    warnings.simplefilter("ignore", category=UserWarning)
-                    sns.swarmplot(data=data, y="method", x=metric, order=order, ax=ax, color="tab:blue", size=4)
-                ax.set_xlabel(label(metric))
-                ax.set_ylabel("")
-                ax.grid(axis="x", alpha=0.3)
-            axes[0][0].set_yticks(range(len(order)))
-            axes[0][0].set_yticklabels([f"{m} (n={int(counts.get(m, 0))})" for m in order])
-            seeds = _seeds_phrase([int(counts.get(m, 0)) for m in order])
-            title = f"{dataset}: metric values of every seed"
-            fig.suptitle(f"{title} (completed runs; {seeds})", y=1.0)
-            made.append(self.figure(fig, f"distributions-{dataset}", title,
-                                    f"One dot per completed seed, boxes over the seeds ({seeds}; n per method in "
-                                    "the labels). Diverged runs have no values and are not drawn."))
+            completed = runs.loc[runs["status"] == "completed", ["method", *metrics]]
+            figure = self.keep(seed_distributions(completed, {m: self.label(m) for m in metrics},
+                                                  self._order(dataset, metrics[0], runs), dataset))
+            if figure is not None:
+                made.append(figure)
         return made
 
     def _order(self, dataset: str, metric: str, runs: pd.DataFrame) -> list[str]:
@@ -375,105 +266,34 @@ class Report:
     # Training curves and gradient diagnostics.
 
     def diagnostics(self) -> list[dict[str, Any]]:
+        # A preset inherits the default config's list; an objective its grid did not train is passed over.
+        contrasted = ((self.grid_config or {}).get("report") or {}).get("saturation")
         sections = []
         for (dataset, architecture, variant), runs in self.runs.groupby(["dataset", "architecture", "variant"],
                                                                          sort=False):
+            logs = _read_logs(runs)
+            baseline = self._baseline_objective(dataset, architecture, variant)
             if variant != DEFAULT_VARIANT:
                 architecture = f"{architecture} [{variant}]"
-            for heading, group_runs, hue, panels in self._diagnostic_groups(runs):
-                logs = _logs(group_runs, hue)
-                if not logs:
+            for heading, group_runs, hue, panels in _diagnostic_groups(runs, logs, baseline, contrasted):
+                lines = _lines(logs, group_runs, hue)
+                if lines.empty:
                     continue
-                hue_counts: dict[str, int] = {}
-                for name, _ in logs.values():
-                    hue_counts[name] = hue_counts.get(name, 0) + 1
-                seeds = _seeds_phrase(list(hue_counts.values()))
                 base = f"{dataset}/{architecture}: {heading}"
-                figures = []
-                for kind, columns, caption in panels:
-                    scale = "gradient norms on a log scale" if columns[0] in GRADIENTS else "linear scale"
-                    drawn = self._lines(logs, hue_counts, columns,
-                                        title=f"{base}: {kind} (median over seeds, band min to max; {seeds})")
-                    if drawn is not None:
-                        figures.append(self.figure(drawn, f"{kind}-{dataset}-{architecture}-{heading}",
-                                                   f"{base}: {kind}", f"{caption} ({scale}); {seeds}."))
-                sections.append({"heading": base, "figures": figures,
-                                 "saturation": _saturation(logs, hue, hue_counts)})
+                figures = [self.keep(training_lines(lines, columns, LOG_SCALE, f"{base}: {kind}", caption,
+                                                    f"{kind}-{dataset}-{architecture}-{heading}"))
+                           for kind, columns, caption in panels]
+                sections.append({"heading": base, "figures": [f for f in figures if f is not None],
+                                 "saturation": _saturation_table(lines)})
         return sections
 
-    def _diagnostic_groups(self, runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str, list]]:
-        """Groups of runs drawn together: (heading, runs, the column lines are told apart by, panels).
-
-        Saturation (minimax beside nonsaturating, alone, so it is not lost among other lines), the
-        objectives at one regulariser spec, and the regularisers under each objective.
-        """
-        full = [("training curves", CURVES, "Losses and mean discriminator outputs per logged step"),
-                ("gradients", GRADIENTS, "Gradient norms; a generator gradient that falls by orders of "
-                                         "magnitude while D's outputs separate is saturation")]
-        groups = []
-        for spec in ("default", "none"):
-            chosen = runs[runs["regulariser"] == spec]
-            pair = chosen[chosen["objective"].isin(["minimax", "nonsaturating"])]
-            if pair["objective"].nunique() == 2:
-                groups.append((f"saturation: minimax against nonsaturating at regulariser {spec}", pair, "objective",
-                               [("generator gradient and D at the fakes", SATURATION,
-                                 "The generator's gradient, D's input gradient at the fakes and D's mean output on "
-                                 "them")]))
-                break
-        for spec in ("default", "none"):
-            chosen = runs[runs["regulariser"] == spec]
-            if chosen["objective"].nunique() >= 3 or (chosen["objective"].nunique() == 2 and not groups):
-                groups.append((f"objectives at regulariser {spec}", chosen, "objective", full))
-                break
-        for objective, chosen in runs.groupby("objective", sort=False):
-            if chosen["regulariser"].nunique() >= 2:
-                groups.append((f"regularisers under {objective}", chosen, "regulariser", full))
-        return groups
-
-    def _lines(self, logs: dict[str, tuple[str, pd.DataFrame]], counts: dict[str, int], columns: list[str],
-               title: str) -> Any:
-        """One panel per column, one line per name of ``counts``; gradient norms on a log scale."""
-        present = [c for c in columns if any(c in frame for _, frame in logs.values())]
-        if not present:
-            return None
-        plt = _pyplot()
-        ncols = min(3, len(present))
-        nrows = math.ceil(len(present) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.0 * nrows + 0.8), squeeze=False)
-        names = list(counts)
-        colours = dict(zip(names, _palette(len(names))))
-        for ax, column in zip(axes.flat, present):
-            for name in names:
-                frames = [frame[["step", column]] for key, frame in logs.values() if key == name and column in frame]
-                if not frames:
-                    continue
-                joined = pd.concat(frames)
-                joined = joined[np.isfinite(joined[column])]
-                log_scale = column in GRADIENTS
-                if log_scale:
-                    joined = joined[joined[column] > 0]
-                if joined.empty:
-                    continue
-                stats = joined.groupby("step")[column].agg(["median", "min", "max"])
-                ax.plot(stats.index, stats["median"], color=colours[name], lw=1.2, label=f"{name} (n={counts[name]})")
-                ax.fill_between(stats.index, stats["min"], stats["max"], color=colours[name], alpha=0.15, lw=0)
-            ax.set_title(DIAGNOSTIC_LABELS.get(column, column))
-            ax.set_xlabel("generator step")
-            if column in GRADIENTS:
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(present):]:
-            ax.set_visible(False)
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        for ax in axes.flat:
-            h, l = ax.get_legend_handles_labels()
-            if len(l) > len(labels):
-                handles, labels = h, l
-        fig.legend(handles, labels, loc="lower center", ncol=min(5, max(1, len(labels))), fontsize=8, frameon=False,
-                   bbox_to_anchor=(0.5, -0.02 - 0.03 * math.ceil(len(labels) / 5)))
-        fig.suptitle(title)
-        fig.tight_layout()
-        return fig
+    def _baseline_objective(self, dataset: str, architecture: str, variant: str) -> str | None:
+        """The objective of the cell the tables compare this group of runs with (None without one)."""
+        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["architecture"] == architecture)
+                            & self.summary["is_baseline"].astype(bool)]
+        own = rows[rows["variant"].astype(str) == str(variant)]
+        chosen = own if len(own) else rows
+        return str(chosen["objective"].iloc[0]) if len(chosen) else None
 
     # Samples.
 
@@ -564,34 +384,67 @@ def _value_cell(row: pd.Series | None) -> dict[str, Any]:
             "tied": bool(row["tied_with_best"]), "delta": delta, "p": p}
 
 
-def _verdict(metric: str | None, cells: list[dict[str, Any]], best: list[dict[str, Any]]) -> str:
-    if metric is None:
+def _verdict(metric_label: str | None, cells: list[dict[str, Any]], best: list[dict[str, Any]]) -> str:
+    if metric_label is None:
         return "No metric with a known direction: nothing is ranked."
     if best:
-        return (f"{best[0]['label']} is best on {label(metric)}: its interval does not overlap any other "
+        return (f"{best[0]['label']} is best on {metric_label}: its interval does not overlap any other "
                 "method's.")
     tied = [c["label"] for c in cells if c["values"] and c["values"][0]["tied"]]
     if tied:
-        return (f"No single best on {label(metric)}: the intervals of {len(tied)} methods overlap the leader's "
+        return (f"No single best on {metric_label}: the intervals of {len(tied)} methods overlap the leader's "
                 f"({', '.join(tied)}). More seeds would be needed to separate them.")
-    return f"Too few seeds with values to rank on {label(metric)} (intervals need two or more)."
+    return f"Too few seeds with values to rank on {metric_label} (intervals need two or more)."
 
 
-def _error(row: pd.Series, scale: float) -> Any:
-    if pd.isna(row["ci_low"]):
-        return None
-    return [[max(0.0, (row["mean"] - row["ci_low"]) * scale)], [max(0.0, (row["ci_high"] - row["mean"]) * scale)]]
+def _diagnostic_groups(runs: pd.DataFrame, logs: pd.DataFrame, baseline: str | None,
+                       contrasted: list[str] | None) -> list[tuple[str, pd.DataFrame, str, list]]:
+    """Groups of runs drawn together: (heading, runs, the column lines are told apart by, panels).
+
+    Saturation (alone, so that it is not lost among other lines: the baseline objective and the
+    ``contrasted`` ones or, when None, those whose generator gradient falls ``SATURATION_FALL``
+    times), the objectives at the regulariser spec most of them share, and the regularisers under
+    each objective.
+    """
+    full = [("training curves", CURVES, "Losses and mean discriminator outputs per logged step (linear scale)"),
+            ("gradients", GRADIENTS, "Gradient norms; a generator gradient that falls by orders of "
+                                     "magnitude while D's outputs separate is saturation (gradient norms on a "
+                                     "log scale)")]
+    # Regulariser specs by how many objectives ran under them, most first.
+    specs = runs.groupby("regulariser", sort=False)["objective"].nunique().sort_values(ascending=False,
+                                                                                      kind="mergesort")
+    groups = []
+    for spec in specs.index if baseline is not None else []:
+        chosen = runs[runs["regulariser"] == spec]
+        if baseline not in set(chosen["objective"]):
+            continue
+        if contrasted is not None:
+            collapsing = [name for name in contrasted if name != baseline and name in set(chosen["objective"])]
+        else:
+            falls = _generator_gradient(_lines(logs, chosen, "objective"))
+            collapsing = [name for name, (early, late, _) in falls.items()
+                          if name != baseline and early > 0 and late * SATURATION_FALL <= early]
+        if collapsing:
+            groups.append((f"saturation: {' and '.join(collapsing)} against {baseline} at regulariser {spec}",
+                           chosen[chosen["objective"].isin([*collapsing, baseline])], "objective",
+                           [("generator gradient and D at the fakes", SATURATION,
+                             "The generator's gradient, D's input gradient at the fakes and D's mean output on "
+                             "them (gradient norms on a log scale)")]))
+            break
+    for spec, objectives in specs.items():
+        if objectives >= 3 or (objectives == 2 and not groups):
+            groups.append((f"objectives at regulariser {spec}", runs[runs["regulariser"] == spec], "objective",
+                           full))
+            break
+    for objective, chosen in runs.groupby("objective", sort=False):
+        if chosen["regulariser"].nunique() >= 2:
+            groups.append((f"regularisers under {objective}", chosen, "regulariser", full))
+    return groups
 
 
-def _palette(n: int) -> list[Any]:
-    import seaborn as sns
-
-    return sns.color_palette("tab10" if n <= 10 else "husl", max(n, 1))
-
-
-def _logs(runs: pd.DataFrame, hue: str) -> dict[str, tuple[str, pd.DataFrame]]:
-    """run_id -> (the run's value of the figure's hue, its log.csv with numeric columns)."""
-    found = {}
+def _read_logs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every run's log.csv, numeric, stacked with its run id as ``run`` (a run without one left out)."""
+    frames = []
     for _, run in runs.iterrows():
         path = Path(run["run_dir"]) / "log.csv"
         if not path.exists():
@@ -599,21 +452,31 @@ def _logs(runs: pd.DataFrame, hue: str) -> dict[str, tuple[str, pd.DataFrame]]:
         frame = pd.read_csv(path)
         for column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        frames.append(frame.assign(run=run["run_id"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"run": [], "step": []})
+
+
+def _lines(logs: pd.DataFrame, runs: pd.DataFrame, hue: str) -> pd.DataFrame:
+    """The logs of ``runs``, each row with ``line``: its run's value of the figure's hue."""
+    names = {}
+    for _, run in runs.iterrows():
         name = str(run[hue])
         if hue == "regulariser" and name == "default":
             name = f"default={run['regularisers']}"
-        found[run["run_id"]] = (name, frame)
-    return found
+        names[run["run_id"]] = name
+    chosen = logs[logs["run"].isin(names)]
+    return chosen.assign(line=chosen["run"].map(names))
 
 
-def _saturation(logs: dict[str, tuple[str, pd.DataFrame]], hue: str, counts: dict[str, int]) -> list[dict[str, Any]]:
-    """Per line: the generator's gradient norm early and late in training (medians over seeds)."""
-    table = []
-    for name in counts:
+def _generator_gradient(lines: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """Per line: the generator's gradient norm early (first quarter of training) and late (last
+    quarter), and D's late gap between real and fake outputs; medians over the line's runs."""
+    found = {}
+    if "grad_norm_g" not in lines:
+        return found
+    for name, runs in lines.groupby("line", sort=False):
         early, late, separation = [], [], []
-        for key, frame in logs.values():
-            if key != name or "grad_norm_g" not in frame or frame.empty:
-                continue
+        for _, frame in runs.groupby("run", sort=False):
             values = frame["grad_norm_g"].to_numpy(dtype=float)
             steps = frame["step"].to_numpy()
             finite = np.isfinite(values)
@@ -626,13 +489,19 @@ def _saturation(logs: dict[str, tuple[str, pd.DataFrame]], hue: str, counts: dic
             if "d_real_mean" in frame and "d_fake_mean" in frame:
                 gap = (frame["d_real_mean"] - frame["d_fake_mean"]).to_numpy(dtype=float)
                 separation.append(np.nanmedian(np.where(last_quarter, gap, np.nan)))
-        if not early:
-            continue
-        e, l = float(np.nanmedian(early)), float(np.nanmedian(late))
-        table.append({"name": name, "n": counts[name], "early": _format(e), "late": _format(l),
-                      "ratio": _format(l / e) if e > 0 and not math.isnan(l) else "–",
-                      "gap": _format(float(np.nanmedian(separation))) if separation else "–"})
-    return table
+        if early:
+            found[name] = (float(np.nanmedian(early)), float(np.nanmedian(late)),
+                           float(np.nanmedian(separation)) if separation else math.nan)
+    return found
+
+
+def _saturation_table(lines: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per line: the generator's gradient norm early and late in training, their ratio, D's late gap."""
+    counts = lines.groupby("line", sort=False)["run"].nunique()
+    return [{"name": name, "n": int(counts[name]), "early": _format(e), "late": _format(l),
+             "ratio": _format(l / e) if e > 0 and not math.isnan(l) else "–",
+             "gap": _format(gap) if not math.isnan(gap) else "–"}
+            for name, (e, l, gap) in _generator_gradient(lines).items()]
 
 
 # --- The page -------------------------------------------------------------------------------------
@@ -671,6 +540,9 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
     runs, summary = read_tables(tables)
     if summary.empty:
         raise ConfigError(f"{tables}/summary.csv has no rows: aggregate finished runs first")
+    if not {"label", "headline"} <= set(summary.columns):
+        raise ConfigError(f"{tables}/summary.csv has no declared metric labels (written by an older benchsuite "
+                          "aggregate): run `benchsuite aggregate` again")
     report = Report(runs, summary, grid_config,
                     title or ((grid_config or {}).get("report") or {}).get("title") or "benchsuite report")
     context = {

@@ -16,13 +16,17 @@ from PIL import Image
 
 from benchsuite.aggregate import find_run_dirs, write_tables
 from benchsuite.config import resolve
+from benchsuite.metrics.toy import ModeCoverage
 
 
 def write_run(root: Path, objective: str, regulariser: str, seed: int, values: dict[str, Any] | None,
               dataset: str = "ring8", architecture: str = "mlp", status: str = "completed",
               reason: str | None = None, step: int = 100, grad_norm_g: tuple[float, float] = (1.0, 1.0),
-              settings: dict[str, Any] | None = None) -> Path:
-    """One run directory under ``root`` (laid out by run id); ``values`` None means no metric values."""
+              settings: dict[str, Any] | None = None, declarations: dict[str, Any] | None = None) -> Path:
+    """One run directory under ``root`` (laid out by run id); ``values`` None means no metric values.
+
+    ``declarations`` defaults to what the toy mixtures' metric declares, as ``benchsuite evaluate`` writes it.
+    """
     config = resolve({"dataset": dataset, "architecture": architecture, "objective": objective,
                       "regulariser": regulariser, "seed": seed, "steps": step, "log_every": 10,
                       **(settings or {})})
@@ -36,6 +40,8 @@ def write_run(root: Path, objective: str, regulariser: str, seed: int, values: d
     metrics: dict[str, Any] = {
         "run_id": config.run_id, "status": status, "n_samples": 2500,
         "settings": {"modes": {"min_samples": 20, "sigmas": 3.0}}, "seconds": 0.5,
+        "declarations": ModeCoverage.declarations() if declarations is None else declarations,
+        "evaluated_at": "2020-01-01T00:00:00+00:00",
     }
     metrics |= {"values": values} if values is not None else {"values": None, "missing_reason": f"run diverged: {reason}"}
     (run_dir / "metrics.json").write_text(json.dumps(metrics))

@@ -10,8 +10,9 @@ import pytest
 
 from benchsuite.cli import main
 from benchsuite.errors import ConfigError
-from benchsuite.report import build, load_grid_config
-from synthetic_runs import write_study
+from benchsuite.aggregate import find_run_dirs, read_tables, write_tables
+from benchsuite.report import Report, build, load_grid_config
+from synthetic_runs import write_run, write_study
 
 SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -131,3 +132,31 @@ def test_empty_tables_are_an_error(tmp_path):
     (tmp_path / "summary.csv").write_text("dataset,metric\n")
     with pytest.raises(ConfigError, match="no rows"):
         build(tmp_path, tmp_path / "r.html")
+
+
+def saturation_headings(root: Path, collapsing: float, grid_config: dict | None = None) -> list[str]:
+    """Diagnostics headings of three objectives at their defaults, hinge's generator gradient falling
+    to ``collapsing`` of its start, compared with lsgan as the baseline."""
+    for seed in range(2):
+        for objective in ("lsgan", "hinge", "wgan"):
+            write_run(root, objective, "default", seed, {"modes_covered": 3, "modes_total": 8, "high_quality": 0.5},
+                      grad_norm_g=(1.0, collapsing if objective == "hinge" else 0.9))
+    write_tables(find_run_dirs(root), root / "tables", resamples=100,
+                 baseline={"objective": "lsgan", "regulariser": "default"})
+    runs, summary = read_tables(root / "tables")
+    return [section["heading"] for section in Report(runs, summary, grid_config).diagnostics()]
+
+
+def test_the_saturation_comparison_follows_the_logs_and_the_baseline_not_names(tmp_path):
+    headings = saturation_headings(tmp_path / "collapse", collapsing=1e-3)
+    assert headings[0] == "ring8/mlp: saturation: hinge against lsgan at regulariser default"
+    assert "ring8/mlp: objectives at regulariser default" in headings
+    # A fall short of tenfold is no saturation: no comparison is singled out.
+    assert not any("saturation" in h for h in saturation_headings(tmp_path / "steady", collapsing=0.2))
+
+
+def test_the_config_names_the_objectives_of_the_saturation_comparison(tmp_path):
+    # As the default grid does for minimax: drawn beside the baseline whatever the gradients do;
+    # an objective the grid did not train (a preset inheriting the list) is passed over.
+    headings = saturation_headings(tmp_path, collapsing=0.2, grid_config={"report": {"saturation": ["wgan", "energy"]}})
+    assert headings[0] == "ring8/mlp: saturation: wgan against lsgan at regulariser default"

@@ -157,6 +157,7 @@ def test_divergence_is_a_result(tmp_path):
     assert main(["evaluate", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and metrics["values"] is None
+    assert metrics["declarations"]["modes_covered"]["better"] == "higher"  # the tables still know the metric
     assert "diverged" in metrics["missing_reason"]
 
 

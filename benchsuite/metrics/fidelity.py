@@ -35,7 +35,7 @@ from benchsuite.components import Dataset
 from benchsuite.datasets._image import SPLITS, ImageDataset, to_uint8
 from benchsuite.errors import ConfigError
 from benchsuite.metrics import extractors
-from benchsuite.metrics._base import Metric
+from benchsuite.metrics._base import Declaration, Metric
 from benchsuite.metrics.extractors import Extractor
 from benchsuite.registry import register
 
@@ -183,6 +183,19 @@ class Fidelity(Metric):
         "prc_neighborhood": 3,
         "dc_neighborhood": 5,
         "cache": True,  # reuse cached reference features
+    }
+    declares: ClassVar[dict[str, Declaration]] = {
+        "fid": Declaration("FID", better="lower", headline=0),
+        "is_mean": Declaration("IS", better="higher", headline=6),
+        "is_std": Declaration("IS spread over its splits", summarised=False),
+        "kid_mean": Declaration("KID", better="lower", headline=7),
+        "kid_std": Declaration("KID spread over its subsets", summarised=False),
+        "precision": Declaration("precision", better="higher", headline=4),
+        "recall": Declaration("recall", better="higher", headline=5),
+        "density": Declaration("density", better="higher", headline=8),
+        "coverage": Declaration("coverage", better="higher", headline=9),
+        "classifier_accuracy": Declaration("held-out accuracy of the classifier extractor", summarised=False),
+        "reference_samples": Declaration("reference images", summarised=False),
     }
 
     def __init__(self, **overrides: Any) -> None:

@@ -24,7 +24,7 @@ from benchsuite.components import Dataset
 from benchsuite.datasets._image import ImageDataset, to_uint8, to_unit_range
 from benchsuite.errors import ConfigError
 from benchsuite.metrics import extractors
-from benchsuite.metrics._base import Metric
+from benchsuite.metrics._base import Declaration, Metric
 from benchsuite.registry import register
 
 
@@ -63,6 +63,12 @@ class StackedModes(Metric):
 
     modality: ClassVar[str] = "image"
     options: ClassVar[dict[str, Any]] = {"min_samples": 1, "batch_size": 500}
+    declares: ClassVar[dict[str, Declaration]] = {
+        "modes_covered": Declaration("modes covered", better="higher", headline=1),
+        "modes_total": Declaration("modes of the stacked data", summarised=False),
+        "mode_kl": Declaration("KL(modes || uniform)", better="lower", headline=3),
+        "mode_kl_max": Declaration("KL(modes || uniform) of one mode", summarised=False),
+    }
 
     def __init__(self, **overrides: Any) -> None:
         super().__init__(**overrides)

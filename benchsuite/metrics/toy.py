@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from benchsuite.components import Dataset
-from benchsuite.metrics._base import Metric
+from benchsuite.metrics._base import Declaration, Metric
 from benchsuite.registry import register
 
 
@@ -53,6 +53,13 @@ class ModeCoverage(Metric):
 
     modality: ClassVar[str] = "toy"
     options: ClassVar[dict[str, Any]] = {"sigmas": 3.0, "min_samples": 20}
+    declares: ClassVar[dict[str, Declaration]] = {
+        "modes_covered": Declaration("modes covered", better="higher", headline=1),
+        "modes_total": Declaration("modes of the mixture", summarised=False),
+        "high_quality": Declaration("high-quality share", better="higher", headline=2),
+        "mode_kl": Declaration("KL(modes || uniform)", better="lower", headline=3),
+        "mode_kl_max": Declaration("KL(modes || uniform) of one mode", summarised=False),
+    }
 
     def compute(self, samples: torch.Tensor, dataset: Dataset, device: torch.device) -> dict[str, Any]:
         return mode_statistics(samples, dataset.centres, dataset.std, self.settings["sigmas"],
