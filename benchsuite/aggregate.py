@@ -54,6 +54,9 @@ TIMING_COLUMNS = ["train_seconds", "eval_seconds"]
 DEFAULT_VARIANT = "defaults"  # the variant of runs with their method's default settings (no hash)
 
 DIRECTIONS = ("higher", "lower")
+SNAPSHOTS = ("last", "best")  # which weights of a run its row reports (aggregate --at)
+CURVE_COLUMNS = ["run_id", "dataset", "architecture", "objective", "regulariser", "variant", "seed", "step",
+                 "metric", "value"]
 
 
 def write_atomically(path: str | Path, data: str | bytes) -> None:
@@ -117,8 +120,35 @@ def resolved_regularisers(config: dict[str, Any]) -> str:
     return "+".join(ordered) or "none"
 
 
-def read_run(run_dir: str | Path) -> dict[str, Any]:
-    """One row of runs.csv from a run directory."""
+def pick_snapshot(metrics: dict[str, Any], at: str, select: str | None) -> tuple[int | None, dict[str, Any]]:
+    """The step and values a run's row reports: its final weights (``at="last"``), or the snapshot of
+    its curve where ``select`` (default: its first headline metric) is best (``at="best"``)."""
+    final = (metrics.get("curve") or [{}])[-1].get("step")
+    if at == "last" or not metrics.get("curve"):
+        return final, metrics.get("values") or {}
+    declarations = metrics.get("declarations") or {}
+    if select is None:
+        headlines = sorted((d["headline"], name) for name, d in declarations.items() if d.get("headline") is not None)
+        if not headlines:
+            raise ConfigError("--at best needs a metric to select the snapshot by and the runs declare no headline "
+                              "metric; name one with --select")
+        select = headlines[0][1]
+    direction = (declarations.get(select) or {}).get("better")
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"--select {select!r}: the runs declare no direction for it; choose a metric with one "
+                          f"({', '.join(sorted(n for n, d in declarations.items() if d.get('better')))})")
+    scored = [point for point in metrics["curve"] if isinstance((point.get("values") or {}).get(select), (int, float))
+              and math.isfinite(point["values"][select])]
+    if not scored:
+        return final, metrics.get("values") or {}
+    sign = 1 if direction == "higher" else -1
+    # The earliest of equally good snapshots: the budget at which the value was reached.
+    best = max(scored, key=lambda point: (sign * point["values"][select], -point["step"]))
+    return best["step"], best["values"]
+
+
+def read_run(run_dir: str | Path, at: str = "last", select: str | None = None) -> dict[str, Any]:
+    """One row of runs.csv from a run directory, at its final weights or its best snapshot (``pick_snapshot``)."""
     run_dir = Path(run_dir)
     config = _read_json(run_dir / "config.json")
     if config is None:
@@ -143,7 +173,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     row["diverged_step"] = status.get("step") if status.get("status") == "diverged" else None
     row["reason"] = status.get("reason")
     values: dict[str, Any] = {}
-    _flatten("", (metrics or {}).get("values") or {}, values)
+    row["at_step"], reported = pick_snapshot(metrics, at, select) if metrics else (None, {})
+    _flatten("", reported, values)
     row.update(values)
     row["missing_reason"] = (metrics or {}).get("missing_reason")
     row["n_samples"] = (metrics or {}).get("n_samples")
@@ -186,10 +217,13 @@ def _declarations(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, d
     return merged
 
 
-def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+def collect(run_dirs: Iterable[str | Path], at: str = "last",
+            select: str | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """runs.csv as a data frame, sorted by cell and seed, and its metric columns with their declarations
     (label, better, headline, summarised), in the order the runs report them."""
-    rows = [read_run(path) for path in run_dirs]
+    if at not in SNAPSHOTS:
+        raise ConfigError(f"--at must be one of {', '.join(SNAPSHOTS)}, got {at!r}")
+    rows = [read_run(path, at, select) for path in run_dirs]
     if not rows:
         raise ConfigError("no run directories to aggregate")
     seen: dict[str, str] = {}
@@ -201,13 +235,13 @@ def collect(run_dirs: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[str, dic
     for row in rows:
         metrics += [name for name in row.pop("_metrics") if name not in metrics]
     clashes = set(metrics) & {"run_id", "seed", "status", "diverged_step", "reason", "regularisers", "missing_reason",
-                              "n_samples", "run_dir", *COORDINATES, *TIMING_COLUMNS}
+                              "n_samples", "run_dir", "at_step", *COORDINATES, *TIMING_COLUMNS}
     if clashes:
         raise ConfigError(f"metric names {sorted(clashes)} clash with columns of runs.csv; rename the metrics")
     declarations = _declarations(rows, metrics)
     frame = pd.DataFrame(rows)
     lead = ["run_id", "dataset", "architecture", "objective", "regulariser", "regularisers", "variant", "seed",
-            "status", "diverged_step", "reason", *metrics, "missing_reason", "n_samples"]
+            "status", "diverged_step", "reason", "at_step", *metrics, "missing_reason", "n_samples"]
     tail = [*TIMING_COLUMNS, "run_dir"]
     middle = sorted(c for c in frame.columns if c not in lead and c not in tail)
     frame = frame[lead + middle + tail]
@@ -411,14 +445,41 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return sorted(path.parent for path in Path(root).rglob("config.json") if ".replaced-" not in str(path.parent))
 
 
-def write_tables(run_dirs: Iterable[str | Path], out: str | Path, **options: Any) -> tuple[Path, Path]:
-    """Write ``runs.csv`` and ``summary.csv`` into ``out``; returns their paths."""
-    runs, metrics = collect(run_dirs)
+def collect_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
+    """curves.csv: every scored snapshot of every run, one row per (run, step, metric)."""
+    rows = []
+    for run_dir in run_dirs:
+        metrics = _read_json(Path(run_dir) / "metrics.json") or {}
+        if not metrics.get("curve"):
+            continue
+        cell = {"run_id": metrics["run_id"], **split_run_id(metrics["run_id"])}
+        for point in metrics["curve"]:
+            flat: dict[str, Any] = {}
+            _flatten("", point.get("values") or {}, flat)
+            rows += [{**cell, "step": point["step"], "metric": name, "value": value}
+                     for name, value in flat.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    curves = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    return curves.sort_values(["dataset", "architecture", "objective", "regulariser", "variant", "seed", "metric",
+                               "step"], kind="mergesort").reset_index(drop=True)
+
+
+def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "last", select: str | None = None,
+                 **options: Any) -> tuple[Path, Path]:
+    """Write ``runs.csv``, ``summary.csv`` and ``curves.csv`` into ``out``; returns the first two paths.
+    ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said in summary.csv."""
+    run_dirs = list(run_dirs)
+    runs, metrics = collect(run_dirs, at, select)
     summary = summarise(runs, metrics, **options)
+    if at == "best" and select is None:
+        headlines = sorted((d["headline"], name) for name, d in metrics.items() if d.get("headline") is not None)
+        select = headlines[0][1] if headlines else None
+    summary.insert(summary.columns.get_loc("metric") + 1 if "metric" in summary else len(summary.columns),
+                   "at", "last" if at == "last" else f"best {select}")
     out = Path(out)
     runs_path, summary_path = out / "runs.csv", out / "summary.csv"
     write_atomically(runs_path, runs.to_csv(index=False, lineterminator="\n"))
     write_atomically(summary_path, summary.to_csv(index=False, lineterminator="\n"))
+    write_atomically(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
     return runs_path, summary_path
 
 

@@ -230,6 +230,7 @@ def aggregate_command(args: argparse.Namespace) -> int:
     runs_path, summary_path = write_tables(
         run_dirs, args.out, baseline={"objective": objective, "regulariser": regulariser},
         resamples=args.bootstrap, confidence=args.confidence, seed=args.seed, better=better,
+        at=args.at, select=args.select,
     )
     print(f"{len(run_dirs)} runs -> {runs_path}, {summary_path}")
     return 0
@@ -310,6 +311,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.add_argument("--better", action="append", metavar="METRIC=higher|lower",
                    help="direction of a metric the suite does not know")
+    p.add_argument("--at", choices=["last", "best"], default="last",
+                   help="report each run at its final weights (last) or at its best snapshot (best: runs "
+                        "trained with eval_every); tables/curves.csv holds every snapshot either way")
+    p.add_argument("--select", metavar="METRIC",
+                   help="with --at best, the metric that picks the snapshot (default: the first headline metric)")
 
     p = sub.add_parser("report", help="tables -> one self-contained HTML report")
     p.add_argument("--tables", default="results/tables", help="directory holding runs.csv and summary.csv")

@@ -25,7 +25,7 @@ from benchsuite.errors import ConfigError
 # the run id's hash (a change still conflicts with an existing run directory).
 _NOT_HASHED = frozenset(
     {"dataset", "architecture", "objective", "regulariser", "seed", "steps", "log_every",
-     "checkpoint_every", "diagnostics", "plugins"}
+     "checkpoint_every", "eval_every", "diagnostics", "plugins"}
 )
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -60,6 +60,9 @@ class RunConfig:
     deterministic: bool = True  # deterministic GPU kernels where they exist, cuDNN autotuning off
     log_every: int = 50
     checkpoint_every: int = 500
+    # Steps between the generator snapshots that evaluation scores for metrics over training (curves);
+    # 0 keeps only the final weights.
+    eval_every: int = 0
     diagnostics: bool = True
     dataset_options: dict[str, Any] = field(default_factory=dict)
     architecture_options: dict[str, Any] = field(default_factory=dict)
@@ -211,6 +214,7 @@ def validate(config: RunConfig) -> None:
     require(config.seed >= 0, "seed", "must be >= 0")
     for key in ("steps", "batch_size", "z_dim", "n_critic", "log_every", "checkpoint_every"):
         require(getattr(config, key) > 0, key, "must be > 0")
+    require(config.eval_every >= 0, "eval_every", "must be >= 0 (0 keeps no snapshots)")
     for key in ("lr_g", "lr_d"):
         require(getattr(config, key) > 0, key, "must be > 0")
     for key in ("beta1", "beta2"):
@@ -280,6 +284,12 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of keys to values")
     return data
+
+
+def with_defaults(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A config.json's keys, with the default of every key the suite gained after it was written
+    (a run written before ``eval_every`` existed is the same run with ``eval_every: 0``)."""
+    return {name: value for name, value in _BASE_DEFAULTS.items() if name not in recorded} | recorded
 
 
 def from_json(text: str) -> RunConfig:

@@ -16,7 +16,8 @@ from benchsuite import io as atomic
 from benchsuite import provenance, registry
 from benchsuite.device import pick_device
 from benchsuite.errors import ConfigError
-from benchsuite.train import RunDirectory, load_for_evaluation, sample
+from benchsuite.config import with_defaults
+from benchsuite.train import CheckpointError, RunDirectory, load_checkpoint, load_for_evaluation, load_generator, sample
 
 # Images: 10k generated samples (the usual FID budget); the reference is capped at the split's size,
 # which for the embedded digits (1,438 train images) keeps an evaluation to seconds on a CPU.
@@ -67,12 +68,30 @@ def evaluate(
     began = time.perf_counter()
     device = device if isinstance(device, torch.device) else pick_device(device)
     setup = load_for_evaluation(run.path, device, data_root)
-    generated = sample(setup, n, seed=config.seed)
-    values: dict[str, Any] = {}
-    for name, metric in metrics.items():
-        values |= metric.compute(generated, setup.dataset, device)
+
+    def score() -> dict[str, Any]:
+        # The same noise for every snapshot, so that a curve moves only with the weights.
+        generated = sample(setup, n, seed=config.seed)
+        values: dict[str, Any] = {}
+        for name, metric in metrics.items():
+            values |= metric.compute(generated, setup.dataset, device)
+        return values
+
+    values = score()
+    # Metrics over training: every snapshot the run kept (config key eval_every), then the final weights.
+    curve = []
+    for step in run.snapshot_steps():
+        state = load_checkpoint(run.snapshot(step), device)
+        if with_defaults(state["config"]) != config.to_dict() or state.get("step") != step:
+            raise CheckpointError(f"snapshot {run.snapshot(step)} was not written by this run's config at step {step}; "
+                                  "move it away and evaluate again")
+        load_generator(setup, state)
+        curve.append({"step": step, "values": score()})
+    if curve:
+        curve.append({"step": status.get("step", config.steps), "values": values})
     record |= {
         "values": values,
+        "curve": curve,
         # Again after computing: a metric may resolve a dataset-dependent default (fidelity's extractor).
         "settings": {name: metric.settings for name, metric in metrics.items()},
         "sampled_from": "ema" if setup.ema is not None else "generator",

@@ -41,6 +41,7 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
 LEADERBOARD_METRICS = 4  # columns of a leaderboard; the first ranks its rows
 DISTRIBUTION_METRICS = 3  # panels of a dataset's distributions figure
+CURVE_METRICS = 3  # panels of a dataset's metrics-over-training figure
 # An objective whose generator gradient falls at least this many times between the first and the
 # last quarter of training is drawn in the saturation comparison, beside the baseline.
 SATURATION_FALL = 10.0
@@ -80,6 +81,7 @@ class Report:
     grid_config: dict[str, Any] | None = None
     title: str = "benchsuite report"
     figures: list[Figure] = field(default_factory=list)
+    curves: pd.DataFrame | None = None  # curves.csv: the runs' scored snapshots
 
     def keep(self, figure: Figure | None) -> Figure | None:
         """Remember a drawn figure, to be written as a file beside the page."""
@@ -263,6 +265,30 @@ class Report:
         labels = [method_label(r, multi_arch) for _, r in ordered.iterrows()]
         return labels + [m for m in dict.fromkeys(runs["method"]) if m not in labels]
 
+    # Metrics over training.
+
+    def metric_curves(self) -> list[Figure]:
+        """Per dataset, its headline metrics against the generator step, one line per method."""
+        if self.curves is None or self.curves.empty:
+            return []
+        made = []
+        for dataset, curves in self.curves.groupby("dataset", sort=False):
+            metrics = [m for m in self.headline_metrics(dataset) if m in set(curves["metric"])][:CURVE_METRICS]
+            if not metrics:
+                continue
+            wide = curves[curves["metric"].isin(metrics)].pivot_table(
+                index=["run_id", "step"], columns="metric", values="value", aggfunc="first").reset_index()
+            runs = self.runs.set_index("run_id")
+            multi_arch = runs.loc[runs["dataset"] == dataset, "architecture"].nunique() > 1
+            methods = {run_id: method_label(runs.loc[run_id], multi_arch) if run_id in runs.index else run_id
+                       for run_id in wide["run_id"].unique()}
+            lines = wide.rename(columns={"run_id": "run"}).assign(line=lambda f: f["run"].map(methods))
+            made.append(self.keep(training_lines(
+                lines, {m: self.label(m) for m in metrics}, set(), f"{dataset}: metrics over training",
+                "Each method's metrics at every snapshot its runs kept (eval_every), scored like the final "
+                "weights with the same samples", f"curves-{dataset}")))
+        return [figure for figure in made if figure is not None]
+
     # Training curves and gradient diagnostics.
 
     def diagnostics(self) -> list[dict[str, Any]]:
@@ -331,6 +357,12 @@ class Report:
 
 
 # --- Helpers --------------------------------------------------------------------------------------
+
+
+def _snapshot_phrase(summary: pd.DataFrame) -> str:
+    """Which weights the tables report each run at, as aggregate --at chose them."""
+    chosen = str(summary["at"].iloc[0]) if "at" in summary and len(summary) else "last"
+    return "its final weights" if chosen == "last" else f"its snapshot with the {chosen} (aggregate --at best)"
 
 
 def _minutes(seconds: float) -> str:
@@ -538,19 +570,24 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
     if not template.exists():
         raise ConfigError(f"report template {template} not found; pass --template with the path of report.html.j2")
     runs, summary = read_tables(tables)
+    curves_path = Path(tables) / "curves.csv"
+    curves = pd.read_csv(curves_path) if curves_path.exists() else None
     if summary.empty:
         raise ConfigError(f"{tables}/summary.csv has no rows: aggregate finished runs first")
     if not {"label", "headline"} <= set(summary.columns):
         raise ConfigError(f"{tables}/summary.csv has no declared metric labels (written by an older benchsuite "
                           "aggregate): run `benchsuite aggregate` again")
     report = Report(runs, summary, grid_config,
-                    title or ((grid_config or {}).get("report") or {}).get("title") or "benchsuite report")
+                    title or ((grid_config or {}).get("report") or {}).get("title") or "benchsuite report",
+                    curves=curves)
     context = {
         "title": report.title,
         "overview": report.overview(),
         "leaderboards": report.leaderboards(),
         "planes": report.planes(),
         "distributions": report.distributions(),
+        "curves": report.metric_curves(),
+        "at": _snapshot_phrase(summary),
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),
         "failures": report.failures(),

@@ -36,7 +36,7 @@ from torch import nn
 from benchsuite import io as atomic
 from benchsuite import provenance, registry
 from benchsuite.components import Architecture, Dataset, ExtraNetwork, Objective, Regulariser, StepContext
-from benchsuite.config import RunConfig, from_json
+from benchsuite.config import RunConfig, from_json, with_defaults
 from benchsuite.device import pick_device
 from benchsuite.diagnostics import input_gradient_norms, lipschitz_upper_bound, parameter_gradient_norm
 from benchsuite.errors import CheckpointError, ConfigError
@@ -171,6 +171,17 @@ class RunDirectory:
         self.status = self.path / "status.json"
         self.samples = self.path / "samples.png"
         self.metrics = self.path / "metrics.json"
+        self.snapshots = self.path / "snapshots"
+
+    def snapshot(self, step: int) -> Path:
+        return self.snapshots / f"step-{step:08d}.pt"
+
+    def snapshot_steps(self) -> list[int]:
+        """Steps of the generator snapshots kept for metrics over training, in order."""
+        if not self.snapshots.is_dir():
+            return []
+        return sorted(int(path.stem.removeprefix("step-")) for path in self.snapshots.glob("step-*.pt")
+                      if path.stem.removeprefix("step-").isdigit())
 
     def read_status(self) -> dict[str, Any] | None:
         return atomic.read_json(self.status) if self.status.exists() else None
@@ -202,6 +213,7 @@ def prepare(run: RunDirectory, config: RunConfig, force: bool) -> str:
             old = json.loads(run.config.read_text())
         except (json.JSONDecodeError, OSError) as error:
             raise ConfigError(f"{run.config} is unreadable ({error}); move the directory away or use --force") from None
+        old = with_defaults(old) if isinstance(old, dict) else old
         if old != config.to_dict() and not force:
             raise ConfigError(
                 f"run directory {run.path} holds a different config ({_differences(old, config.to_dict())}). "
@@ -269,6 +281,17 @@ def checkpoint_state(setup: Setup, optimizers: dict[str, torch.optim.Optimizer],
     }
 
 
+def snapshot_state(setup: Setup, step: int) -> dict[str, Any]:
+    """What evaluation needs of the generator at ``step``: its weights and its EMA's."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": setup.config.to_dict(),
+        "step": step,
+        "generator": setup.generator.state_dict(),
+        "ema": setup.ema.state_dict() if setup.ema is not None else None,
+    }
+
+
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """A checkpoint dict, loaded without unpickling code; a damaged file is one clear error."""
     try:
@@ -286,7 +309,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 
 
 def restore(setup: Setup, optimizers: dict[str, torch.optim.Optimizer], rng: RandomState, state: dict) -> int:
-    if state["config"] != setup.config.to_dict():
+    if with_defaults(state["config"]) != setup.config.to_dict():
         raise CheckpointError("the checkpoint was written by a different config; use --force to start over")
     setup.generator.load_state_dict(state["generator"])
     setup.discriminator.load_state_dict(state["discriminator"])
@@ -488,6 +511,10 @@ def train(
         if diverged is not None:
             bar.close()
             return record.finish(diverged, step, time.perf_counter() - began)
+
+        # Keep a snapshot of the generator for metrics over training (the final one is the checkpoint).
+        if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+            atomic.save_torch(run.snapshot(step), snapshot_state(setup, step))
 
         # Save a checkpoint.
         if checkpointing:
@@ -710,9 +737,13 @@ def load_for_evaluation(run_dir: str | Path, device: torch.device, data_root: st
     run = RunDirectory(run_dir)
     config = run.read_config()
     setup = build(config, device, data_root)
-    state = load_checkpoint(run.checkpoint, device)
+    load_generator(setup, load_checkpoint(run.checkpoint, device))
+    return setup
+
+
+def load_generator(setup: Setup, state: dict[str, Any]) -> None:
+    """Put a checkpoint's or a snapshot's generator (and EMA) weights into ``setup``."""
     setup.generator.load_state_dict(state["generator"])
     if setup.ema is not None:
         setup.ema.load_state_dict(state["ema"])
-    return setup
 

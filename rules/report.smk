@@ -7,6 +7,7 @@ rule aggregate:
     output:
         runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
+        curves=f"{TABLES}/curves.csv",
     log:
         f"{LOGS}/aggregate.log",
     resources:
@@ -16,18 +17,21 @@ rule aggregate:
         run_dirs=" ".join(shlex.quote(f"{RUNS}/{run_id}") for run_id in GRID.runs),
         baseline=shlex.quote(f"{config['aggregate']['baseline']['objective']}:{config['aggregate']['baseline']['regulariser']}"),
         better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
+        at=shlex.quote(config["aggregate"].get("at", "last")),
+        select=f"--select {shlex.quote(config['aggregate']['select'])}" if config["aggregate"].get("select") else "",
     conda:
         "../envs/report.yaml"
     shell:
         "{params.cli} aggregate {params.run_dirs} --out {TABLES} --baseline {params.baseline} "
         "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
-        "--seed {config[aggregate][seed]} {params.better} > {log} 2>&1"
+        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} > {log} 2>&1"
 
 
 rule report:
     input:
         runs=rules.aggregate.output.runs,
         summary=rules.aggregate.output.summary,
+        curves=rules.aggregate.output.curves,
         template=os.path.join(BASEDIR, "report", "report.html.j2"),
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),

@@ -22,7 +22,8 @@ from benchsuite.aggregate import TIMING_COLUMNS
 
 from conftest import ROOT, TINY_GRID, pipeline_failure, snakemake
 
-SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
+SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "curves", "diagnostics", "samples",
+            "diverged"]
 RUNS_OF_TINY = 7  # minimax and nonsaturating x default, nonsaturating x r1, two seeds each; one wgan blow-up
 TRAIN_JOBS_OF_TINY = 4
 
@@ -65,6 +66,11 @@ def test_pipeline_runs_to_the_report(finished):
         assert f'<section id="{section}">' in page
     assert "non-finite" in page.split('<section id="diverged">')[1]
     assert any((results / "figures").glob("gradients-*.png"))
+    # The objectives study keeps snapshots every 10 steps: its metrics over training, scored and drawn.
+    curves = pd.read_csv(results / "tables" / "curves.csv")
+    assert set(curves["objective"]) == {"minimax", "nonsaturating"}
+    assert sorted(curves["step"].unique()) == [10, 20, 30]
+    assert (results / "figures" / "curves-ring8.png").exists()
     for log in ("aggregate.log", "report.log"):
         assert (results / "logs" / log).exists()
     # One train job per configuration: its seeds train one after another in one process.
