@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchsuite.aggregate import DEFAULT_VARIANT, read_tables, write_atomically
+from benchsuite import spec as regulariser_spec
+from benchsuite.aggregate import DEFAULT_VARIANT, read_tables
 from benchsuite.errors import ConfigError
+from benchsuite.io import write_bytes, write_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
@@ -121,10 +123,7 @@ def _seeds_phrase(counts: list[int]) -> str:
 
 
 def method_label(row: pd.Series | dict[str, Any], with_architecture: bool = False) -> str:
-    regulariser = row["regulariser"]
-    if regulariser == "default":
-        regulariser = f"default={row['regularisers']}"
-    text = f"{row['objective']} × {regulariser}"
+    text = f"{row['objective']} × {regulariser_spec.label(row['regulariser'], row['regularisers'])}"
     if with_architecture:
         text = f"{row['architecture']}: {text}"
     if row.get("variant", DEFAULT_VARIANT) != DEFAULT_VARIANT:
@@ -411,7 +410,7 @@ class Report:
                 ("gradients", GRADIENTS, "Gradient norms; a generator gradient that falls by orders of "
                                          "magnitude while D's outputs separate is saturation")]
         groups = []
-        for spec in ("default", "none"):
+        for spec in (regulariser_spec.DEFAULT, regulariser_spec.NONE):
             chosen = runs[runs["regulariser"] == spec]
             pair = chosen[chosen["objective"].isin(["minimax", "nonsaturating"])]
             if pair["objective"].nunique() == 2:
@@ -420,7 +419,7 @@ class Report:
                                  "The generator's gradient, D's input gradient at the fakes and D's mean output on "
                                  "them")]))
                 break
-        for spec in ("default", "none"):
+        for spec in (regulariser_spec.DEFAULT, regulariser_spec.NONE):
             chosen = runs[runs["regulariser"] == spec]
             if chosen["objective"].nunique() >= 3 or (chosen["objective"].nunique() == 2 and not groups):
                 groups.append((f"objectives at regulariser {spec}", chosen, "objective", full))
@@ -599,9 +598,7 @@ def _logs(runs: pd.DataFrame, hue: str) -> dict[str, tuple[str, pd.DataFrame]]:
         frame = pd.read_csv(path)
         for column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-        name = str(run[hue])
-        if hue == "regulariser" and name == "default":
-            name = f"default={run['regularisers']}"
+        name = regulariser_spec.label(run[hue], run["regularisers"]) if hue == "regulariser" else str(run[hue])
         found[run["run_id"]] = (name, frame)
     return found
 
@@ -647,9 +644,12 @@ def load_grid_config(value: str | None) -> dict[str, Any] | None:
     text = value if value.lstrip().startswith("{") else None
     if text is None:
         path = Path(value)
-        if not path.exists():
+        if not path.is_file():
             raise ConfigError(f"grid config {value!r} is neither inline JSON nor an existing file")
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"grid config {value!r} cannot be read as text ({error}); name a YAML file") from None
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -689,11 +689,11 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
     environment.filters["markup"] = lambda text: jinja2.utils.markupsafe.Markup(text)
     page = environment.get_template(template.name).render(**context)
     out = Path(out)
-    write_atomically(out, page)
+    write_text(out, page)
     if figures is not None:
         directory = Path(figures)
         directory.mkdir(parents=True, exist_ok=True)
         for figure in report.figures:
-            write_atomically(directory / f"{figure.slug}.png", figure.png)
+            write_bytes(directory / f"{figure.slug}.png", figure.png)
     return out
 

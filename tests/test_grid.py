@@ -119,7 +119,7 @@ def test_default_grid_resolves_default_regularisers_from_the_objective():
     grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
     by_objective = {run.config.objective: run.config for run in grid.runs.values() if run.config.regulariser == "default"}
     assert by_objective["wgan"].regularisers == ["clip"]
-    assert by_objective["energy"].regularisers == ["r1", "entropy"]
+    assert by_objective["energy"].regularisers == ["entropy", "r1"]
     assert by_objective["nonsaturating"].regularisers == []
 
 
@@ -133,7 +133,8 @@ def test_default_grid_resolves_default_regularisers_from_the_objective():
                                             "minimax"]),
         ({"datasets": ["ring9"]}, ["'datasets'", "unknown dataset 'ring9'", "Did you mean 'ring8'?"]),
         ({"regularisers": ["sn+r3"]}, ["'regularisers'", "unknown regulariser 'r3'", "Did you mean"]),
-        ({"regularisers": ["none+sn"]}, ["'none' cannot be combined"]),
+        ({"regularisers": ["default+sn"]}, ["'default'", "cannot be combined"]),
+        ({"regularisers": ["sn+r1", "r1 + sn"]}, ["'regularisers' lists a name twice", "r1+sn"]),
         ({"exclude": [{"regulariser": "clipp"}]}, ["exclude[0].regulariser", "Did you mean 'clip'?"]),
         ({"overrides": [{"objective": "wgn", "set": {"steps": 3}}]}, ["overrides[0].objective", "Did you mean 'wgan'?"]),
         ({"overrides": [{"objective": "wgan", "set": {"architecture_options": {"widht": 8}}}],
@@ -194,7 +195,7 @@ def test_exclude_with_unless_keeps_clip_for_wgan_only():
     grid = expand(config, base=ROOT)
     cells = {(r.config.objective, r.config.regulariser) for r in grid.runs.values()}
     assert cells == {("nonsaturating", "default"), ("nonsaturating", "r1"),
-                     ("wgan", "clip"), ("wgan", "sn+clip"), ("wgan", "default"), ("wgan", "r1")}
+                     ("wgan", "clip"), ("wgan", "clip+sn"), ("wgan", "default"), ("wgan", "r1")}
     assert grid.excluded == 2
 
 
