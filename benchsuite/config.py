@@ -138,14 +138,13 @@ def overrides_hash(config: RunConfig) -> str:
 def resolve(user: dict[str, Any], base: Path | None = None) -> RunConfig:
     """A validated RunConfig from user settings (a config file's keys plus CLI overrides)."""
     user = dict(user)
-    plugins = user.get("plugins") or []
+    plugins = user.get("plugins", [])
     if isinstance(plugins, str):
         plugins = [plugins]
     if not isinstance(plugins, (list, tuple)) or not all(isinstance(p, str) and p for p in plugins):
         raise ConfigError(f"config key 'plugins' must list plugin file paths, got {plugins!r}")
-    if plugins:
-        registry.load_plugins(plugins, base=base)
-        user["plugins"] = [str((base / p).resolve()) if base and not Path(p).is_absolute() else str(p) for p in plugins]
+    registry.load_plugins(plugins, base=base)
+    user["plugins"] = [str((base / p).resolve()) if base and not Path(p).is_absolute() else str(p) for p in plugins]
 
     for key in user:
         if key not in _FIELDS:
@@ -265,15 +264,23 @@ def apply_assignment(user: dict[str, Any], assignment: str) -> None:
         raise ConfigError(
             f"--set {key!r}: a dotted key starts with one of {', '.join(_COMPONENT_FIELDS)}"
         )
-    target = user.setdefault(_COMPONENT_FIELDS[head], {})
+    target = _mapping(user, _COMPONENT_FIELDS[head], key)
     if head == "regulariser":
         if len(rest) != 2:
             raise ConfigError(f"--set {key!r}: write regulariser.NAME.OPTION=value")
-        target = target.setdefault(rest[0], {})
+        target = _mapping(target, rest[0], key)
         rest = rest[1:]
     elif len(rest) != 1:
         raise ConfigError(f"--set {key!r}: write {head}.OPTION=value")
     target[rest[0]] = value
+
+
+def _mapping(within: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    """The options mapping ``within[name]``, created when missing; an earlier non-mapping is an error."""
+    target = within.setdefault(name, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"--set {key!r}: {name!r} was set to {target!r} before; it must map options to values")
+    return target
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -290,7 +297,10 @@ def load_file(path: str | Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"config file {str(path)!r} cannot be read ({error.strerror}); name a readable YAML file") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}; fix that line") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
