@@ -33,7 +33,7 @@ def _load_plugins_from(args: argparse.Namespace) -> None:
 
 # --- Checks of the command line, before anything is computed or written --------------------------
 
-DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 MAX_SEEDS_TOGETHER = 1_000
 MAX_SAMPLES = 10_000_000
 
@@ -74,9 +74,8 @@ def check_device(requested: str | None) -> None:
 
         count = torch.cuda.device_count()
         if int(match.group(2)[1:]) >= count:
-            raise ConfigError(f"--device {requested!r}: this machine has {count} CUDA GPU(s); use cuda:0 to "
-                              f"cuda:{count - 1}" if count else f"--device {requested!r}: this machine has no "
-                              "CUDA GPU; use --device cpu")
+            fix = f"use cuda:0 to cuda:{count - 1}" if count else "use --device cpu"
+            raise ConfigError(f"--device {requested!r}: this machine has {count} CUDA GPU(s); {fix}")
 
 
 def check_range(flag: str, value: float | None, low: float, high: float, open_ends: bool = False) -> None:
@@ -279,6 +278,7 @@ def train_extractor_command(args: argparse.Namespace) -> int:
     from benchsuite.metrics.extractors import read_classifier, train_classifier
     from benchsuite.train import pick_device
 
+    check_device(args.device)
     _load_plugins_from(args)
     options = {}
     for assignment in args.set or []:
@@ -402,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--samples", type=int, help="generated samples to score (default per modality)")
     p.add_argument("--set", action="append", metavar="METRIC.OPTION=VALUE", help="metric option, e.g. modes.min_samples=10")
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--data-root")
     p.add_argument("--record", metavar="FILE",
                    help="once every run is scored, write FILE listing them (what the pipeline waits for)")

@@ -130,6 +130,8 @@ def load_plugins(paths: Iterable[str | Path], base: Path | None = None) -> None:
     """Import users' component files (each registers itself). Loading the same file twice is a no-op."""
     load_builtins()
     for raw in paths:
+        if "\x00" in str(raw):
+            raise ConfigError(f"plugin file {str(raw)!r} is not a path (it holds a NUL character)")
         path = Path(raw).expanduser()
         if not path.is_absolute() and base is not None:
             path = base / path

@@ -25,7 +25,6 @@ from conftest import snakemake, tiny_config
 
 TRAIN = ["train", "--dataset", "ring8", "--arch", "mlp", "--objective", "nonsaturating", "--steps", "4",
          "--set", "batch_size=16", "--quiet"]
-RUN_ID_OF_TINY = None  # filled by the world fixture
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
@@ -76,10 +75,6 @@ def world(tmp_path_factory) -> Path:
     return root
 
 
-def arguments(*words: str) -> list[str]:
-    return list(words)
-
-
 # (id, argv, words the message must contain). Paths are relative to the world folder.
 CLI_CASES = [
     # train: where it writes
@@ -93,6 +88,8 @@ CLI_CASES = [
      ["--record", "is a directory"]),
     # train: plugins and config files
     ("train --plugin a text file", [*TRAIN, "--plugin", "notes.txt", "--out", "adir/r"], ["notes.txt", "not a Python file"]),
+    ("train --plugin /etc/passwd", [*TRAIN, "--plugin", "/etc/passwd", "--out", "adir/r"],
+     ["/etc/passwd", "not a Python file"]),
     ("train --plugin a directory", [*TRAIN, "--plugin", "adir", "--out", "adir/r"], ["plugin file", "not found"]),
     ("train --plugin missing", [*TRAIN, "--plugin", "nowhere.py", "--out", "adir/r"], ["nowhere.py", "not found"]),
     ("train --config a directory", ["train", "--config", "adir", "--quiet"], ["adir", "is a directory"]),
@@ -267,7 +264,9 @@ VALUES = st.one_of(
 ASSIGNMENT_KEYS = st.one_of(st.sampled_from(KEYS), st.text(max_size=16))
 
 
-@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomised: the same 400 cases on every run, so a failure is reproducible and never flaky.
+@settings(max_examples=400, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(ASSIGNMENT_KEYS, VALUES), min_size=1, max_size=3),
        st.sampled_from(["none", "r1", "sn+r1", "gp"]))
 def test_random_set_assignments_are_a_config_or_one_clear_error(assignments, regulariser):

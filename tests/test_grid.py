@@ -264,10 +264,13 @@ def test_plugins_are_loaded_before_names_are_checked(tmp_path):
         "class Mine(NonSaturating):\n"
         "    '''A plugin objective for the grid test.'''\n"
     )
-    grid = expand(small(objectives=["grid-test-plugin"], plugins=["mine.py"]), base=tmp_path)
+    config = small(objectives=["grid-test-plugin"], plugins=["mine.py"])
+    grid = expand(config, base=tmp_path)
     (run,) = grid.runs.values()
     assert run.config.plugins == (str(plugin.resolve()),)
     assert "--plugin" in train_arguments(run)
+    # Evaluate imports no plugin a run lists: the pipeline names its config's on the command line.
+    assert evaluation_arguments(config, grid)["ring8"].startswith(f"--plugin {plugin.resolve()}")
 
 
 # --- From a run to the command that trains it -----------------------------------------------------
