@@ -164,6 +164,9 @@ def make_optimizer(config: RunConfig, parameters: list[nn.Parameter], lr: float)
 # --- The run directory ----------------------------------------------------------------------------
 
 
+RETRAIN = "retrain the run with --force, which moves the old one aside"
+
+
 class RunDirectory:
     """Names of the files of one run."""
 
@@ -183,10 +186,9 @@ class RunDirectory:
         try:
             status = atomic.read_json(self.status)
         except (OSError, ValueError) as error:
-            status = error
+            raise ConfigError(f"{self.status} is unreadable ({error}); {RETRAIN}") from None
         if not isinstance(status, dict):
-            raise ConfigError(f"{self.status} is unreadable ({status}); "
-                              "retrain the run with --force, which moves the old one aside")
+            raise ConfigError(f"{self.status} holds no status record; {RETRAIN}")
         return status
 
     def read_config(self) -> RunConfig:
@@ -195,8 +197,7 @@ class RunDirectory:
         try:
             text = self.config.read_text()
         except (OSError, ValueError) as error:
-            raise ConfigError(f"{self.config} is unreadable ({error}); "
-                              "retrain the run with --force, which moves the old one aside") from None
+            raise ConfigError(f"{self.config} is unreadable ({error}); {RETRAIN}") from None
         return from_json(text, source=str(self.config))
 
 
@@ -697,7 +698,7 @@ def load_for_evaluation(run_dir: str | Path, device: torch.device, data_root: st
     state = load_checkpoint(run.checkpoint, device)
     if state.get("config") != config.to_dict():
         raise CheckpointError(f"checkpoint {run.checkpoint} was written by a different config than "
-                              f"{run.config}; it does not belong to this run. Retrain the run (train --force)")
+                              f"{run.config}; it does not belong to this run: {RETRAIN}")
     setup.generator.load_state_dict(state["generator"])
     if setup.ema is not None:
         setup.ema.load_state_dict(state["ema"])
