@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Iterable
@@ -46,7 +44,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from benchsuite import spec as regulariser_spec
 from benchsuite.errors import ConfigError
+from benchsuite.io import write_text
 
 COORDINATES = ["dataset", "architecture", "objective", "regulariser", "variant"]
 CELL_COLUMNS = ["dataset", "architecture", "objective", "regulariser", "regularisers", "variant"]
@@ -57,30 +57,6 @@ DIRECTIONS = ("higher", "lower")
 SNAPSHOTS = ("last", "best")  # which weights of a run its row reports (aggregate --at)
 CURVE_COLUMNS = ["run_id", "dataset", "architecture", "objective", "regulariser", "variant", "seed", "step",
                  "metric", "value"]
-
-
-def write_atomically(path: str | Path, data: str | bytes) -> None:
-    """Write a file so that a reader sees the old or the new one, never half of one.
-
-    ``benchsuite.io`` does the same but imports torch; aggregation and the report run in an
-    environment without it (envs/report.yaml).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates the file readable by its owner only; results are for everyone the umask allows.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
@@ -113,11 +89,9 @@ def split_run_id(run_id: str) -> dict[str, Any]:
 
 
 def resolved_regularisers(config: dict[str, Any]) -> str:
-    """The regularisers a run used, joined by '+' in the order of its spec ('none' for none)."""
-    used = list(config.get("regulariser_options") or {})
-    spec = [part for part in str(config.get("regulariser", "none")).split("+") if part not in ("none", "default")]
-    ordered = [name for name in spec if name in used] + [name for name in used if name not in spec]
-    return "+".join(ordered) or "none"
+    """The regularisers a run used, as a canonical spec ('none' for none)."""
+    # A run that used no regulariser has no options for one; "default" resolved to what it used.
+    return regulariser_spec.canonical("+".join(config.get("regulariser_options") or {}) or regulariser_spec.NONE)
 
 
 def pick_snapshot(metrics: dict[str, Any], at: str, select: str | None) -> tuple[int | None, dict[str, Any]]:
@@ -477,9 +451,9 @@ def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "las
                    "at", "last" if at == "last" else f"best {select}")
     out = Path(out)
     runs_path, summary_path = out / "runs.csv", out / "summary.csv"
-    write_atomically(runs_path, runs.to_csv(index=False, lineterminator="\n"))
-    write_atomically(summary_path, summary.to_csv(index=False, lineterminator="\n"))
-    write_atomically(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
+    write_text(runs_path, runs.to_csv(index=False, lineterminator="\n"))
+    write_text(summary_path, summary.to_csv(index=False, lineterminator="\n"))
+    write_text(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
     return runs_path, summary_path
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from benchsuite import registry
+from benchsuite import spec as regulariser_spec
 from benchsuite.errors import BenchsuiteError, ConfigError
 
 Command = Callable[[argparse.Namespace], int]
@@ -27,6 +29,76 @@ def _load_plugins_from(args: argparse.Namespace) -> None:
     paths = list(getattr(args, "plugin", None) or [])
     if paths:
         registry.load_plugins(paths, base=Path.cwd())
+
+
+# --- Checks of the command line, before anything is computed or written --------------------------
+
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+MAX_SEEDS_TOGETHER = 1_000
+MAX_SAMPLES = 10_000_000
+
+
+def check_writable(path: str | Path, flag: str, directory: bool) -> None:
+    """Refuse now, not after hours of training, a path that cannot be created and written.
+
+    Probes the nearest existing folder with a temporary file that vanishes at once, so that a
+    read-only file system or a virtual one (/proc) is refused even for root; creates nothing.
+    """
+    import tempfile
+
+    path = Path(path).absolute()
+    if path.exists() and path.is_dir() != directory:
+        kind = "a file" if directory else "a directory"
+        raise ConfigError(f"{flag} {str(path)!r} is {kind}; name {'a directory' if directory else 'a file'} instead")
+    folder = path if directory else path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} lies under {str(folder)!r}, which is a file; choose another {flag}")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise ConfigError(f"{flag} {str(path)!r} cannot be written ({error.strerror} in {str(folder)!r}); "
+                          f"choose another {flag}") from None
+
+
+def check_device(requested: str | None) -> None:
+    """A device name torch understands, and a GPU index this machine has."""
+    if requested is None:
+        return
+    match = DEVICE_PATTERN.match(requested)
+    if not match:
+        raise ConfigError(f"--device {requested!r} is not a device; use cpu, cuda or cuda:N (N a GPU index)")
+    if match.group(2):
+        import torch
+
+        count = torch.cuda.device_count()
+        if int(match.group(2)[1:]) >= count:
+            fix = f"use cuda:0 to cuda:{count - 1}" if count else "use --device cpu"
+            raise ConfigError(f"--device {requested!r}: this machine has {count} CUDA GPU(s); {fix}")
+
+
+def check_range(flag: str, value: float | None, low: float, high: float, open_ends: bool = False) -> None:
+    if value is None:
+        return
+    inside = low < value < high if open_ends else low <= value <= high
+    if not inside:
+        ends = f"between {low} and {high}, both excluded" if open_ends else f"from {low:,} to {high:,}"
+        raise ConfigError(f"{flag} must be {ends}, got {value}")
+
+
+def bounded_seeds(text: str) -> list[int]:
+    """``--seeds``, refused before it is expanded when it names absurd seeds or too many."""
+    from benchsuite.config import MAX_SEED
+    from benchsuite.grid import parse_seeds
+
+    if any(int(number) > MAX_SEED for number in re.findall(r"\d+", text)):
+        raise ConfigError(f"--seeds {text!r}: a seed must be from 0 to {MAX_SEED}")
+    spans = re.findall(r"(\d+)\s*-\s*(\d+)", text)
+    if sum(int(high) - int(low) + 1 for low, high in spans) > MAX_SEEDS_TOGETHER:
+        raise ConfigError(f"--seeds {text!r} names more than {MAX_SEEDS_TOGETHER} seeds; "
+                          "split them over several commands")
+    return parse_seeds(text, "--seeds")
 
 
 # --- list -----------------------------------------------------------------------------------------
@@ -72,6 +144,7 @@ def train_command(args: argparse.Namespace) -> int:
     from benchsuite.config import resolve
     from benchsuite.train import train
 
+    check_device(args.device)
     settings, base = user_config(args)
     if args.seeds is not None:
         return train_seeds_command(args, settings, base)
@@ -79,6 +152,7 @@ def train_command(args: argparse.Namespace) -> int:
         raise ConfigError("--record goes with --seeds (it lists the runs of several seeds trained in this process)")
     config = resolve(settings, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id
+    check_writable(out, "--out", directory=True)
     status = train(config, out, device=args.device, force=args.force, data_root=args.data_root,
                    progress=False if args.quiet else None)
     _report(config.run_id, status, out)
@@ -90,13 +164,19 @@ def train_seeds_command(args: argparse.Namespace, settings: dict[str, Any], base
     import dataclasses
 
     from benchsuite.config import resolve
-    from benchsuite.grid import parse_seeds
     from benchsuite.io import write_json
-    from benchsuite.train import seed_directory, train_seeds
+    from benchsuite.train import RunDirectory, inspect_run_directory, seed_directory, train_seeds
 
-    seeds = parse_seeds(args.seeds, "--seeds")
+    seeds = bounded_seeds(args.seeds)
     config = resolve(settings | {"seed": seeds[0]}, base=base)
     out = Path(args.out) if args.out else Path("results/runs") / config.run_id.rsplit("/", 1)[0]
+    check_writable(out, "--out", directory=True)
+    if args.record:
+        check_writable(args.record, "--record", directory=False)
+    # Every seed's directory is checked before any is touched: a refusal moves nothing aside.
+    for seed in seeds:
+        seed_config = dataclasses.replace(config, seed=seed)
+        inspect_run_directory(RunDirectory(seed_directory(out, seed_config)), seed_config, args.force)
     statuses = train_seeds(config, seeds, out, device=args.device, force=args.force, data_root=args.data_root,
                            progress=False if args.quiet else None)
     runs = {}
@@ -153,17 +233,25 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from benchsuite.evaluate import evaluate
     from benchsuite.io import write_json
 
+    check_device(args.device)
+    check_range("--samples", args.samples, 1, MAX_SAMPLES)
+    if args.record:
+        check_writable(args.record, "--record", directory=False)
+    # Only plugins named here (or by the pipeline config) are imported, never those a run lists.
+    _load_plugins_from(args)
     options = metric_settings(args.set or [])
-    runs, failed = {}, []
+    runs, failed, unexpected = {}, [], False
     for run_dir in args.run_dirs:
         # One run that cannot be scored must not cost the others theirs; the record waits for all.
         try:
             record = evaluate(run_dir, samples=args.samples, metric_options=options, device=args.device,
                               data_root=args.data_root)
-        except BenchsuiteError as error:
+        except Exception as error:
             if len(args.run_dirs) == 1:
                 raise
-            print(f"error: {run_dir}: {error}", file=sys.stderr)
+            known = isinstance(error, BenchsuiteError)
+            unexpected |= not known
+            print(f"error: {run_dir}: {error if known else f'{type(error).__name__}: {error}'}", file=sys.stderr)
             failed.append(run_dir)
             continue
         values = record["values"]
@@ -173,7 +261,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if failed:
         print(f"error: {len(failed)} of {len(args.run_dirs)} runs were not evaluated: {' '.join(failed)}",
               file=sys.stderr)
-        return 1
+        return 1 if unexpected else 2
     if args.record:
         write_json(args.record, {"runs": runs})
     return 0
@@ -189,6 +277,7 @@ def train_extractor_command(args: argparse.Namespace) -> int:
     from benchsuite.metrics.extractors import read_classifier, train_classifier
     from benchsuite.device import pick_device
 
+    check_device(args.device)
     _load_plugins_from(args)
     options = {}
     for assignment in args.set or []:
@@ -217,10 +306,21 @@ def train_extractor_command(args: argparse.Namespace) -> int:
 def aggregate_command(args: argparse.Namespace) -> int:
     from benchsuite.aggregate import find_run_dirs, write_tables
 
-    run_dirs = args.run_dirs or find_run_dirs(args.runs)
+    check_range("--confidence", args.confidence, 0, 1, open_ends=True)
+    check_range("--bootstrap", args.bootstrap, 100, 10_000_000)
     objective, _, regulariser = args.baseline.partition(":")
     if not objective or not regulariser:
         raise ConfigError(f"--baseline expects OBJECTIVE:REGULARISER, got {args.baseline!r}")
+    regulariser = regulariser_spec.canonical(regulariser)
+    for run_dir in args.run_dirs:
+        if not Path(run_dir, "config.json").is_file():
+            raise ConfigError(f"{run_dir} is not a run directory (it has no config.json); name run directories")
+    if not args.run_dirs and not Path(args.runs).is_dir():
+        raise ConfigError(f"--runs {args.runs!r} is not a directory; name the folder the runs were trained into")
+    run_dirs = args.run_dirs or find_run_dirs(args.runs)
+    if not run_dirs:
+        raise ConfigError(f"no run directories under {args.runs!r}; train and evaluate runs first, or name them")
+    check_writable(args.out, "--out", directory=True)
     better = {}
     for item in args.better or []:
         metric, _, direction = item.partition("=")
@@ -240,6 +340,20 @@ def aggregate_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from benchsuite.report import build, load_grid_config
 
+    from benchsuite.aggregate import read_tables
+
+    for name in ("runs.csv", "summary.csv"):
+        if not (Path(args.tables) / name).is_file():
+            raise ConfigError(f"table {str(Path(args.tables) / name)!r} not found; "
+                              f"run `benchsuite aggregate --out {args.tables}` first")
+    try:
+        read_tables(args.tables)
+    except (ValueError, OSError) as error:  # pandas' parser and empty-file errors are ValueErrors
+        raise ConfigError(f"the tables in {args.tables!r} are empty or damaged ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:200]}); run `benchsuite aggregate --out {args.tables}` again") from None
+    check_writable(args.out, "--out", directory=False)
+    if args.figures:
+        check_writable(args.figures, "--figures", directory=True)
     out = build(args.tables, args.out, figures=args.figures, grid_config=load_grid_config(args.grid_config),
                 title=args.title, template=args.template)
     print(f"report: {out.resolve()}")
@@ -286,10 +400,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--samples", type=int, help="generated samples to score (default per modality)")
     p.add_argument("--set", action="append", metavar="METRIC.OPTION=VALUE", help="metric option, e.g. modes.min_samples=10")
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--data-root")
     p.add_argument("--record", metavar="FILE",
                    help="once every run is scored, write FILE listing them (what the pipeline waits for)")
+    p.add_argument("--plugin", action="append",
+                   help="a component file a run needs (never imported from the run's own config.json)")
 
     p = sub.add_parser("train-extractor", help="train the classifier feature extractor of an image dataset")
     p.add_argument("dataset", metavar="DATASET")

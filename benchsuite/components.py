@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -23,11 +23,14 @@ class Component(ABC):
 
     name: ClassVar[str] = "?"
     options: ClassVar[dict[str, Any]] = {}
+    # What a numeric option's value must be, by option: a key of OPTION_RULES ("positive", ...).
+    option_rules: ClassVar[dict[str, str]] = {}
     # Run-level hyperparameters this component suggests (optimiser, learning rates, n_critic, ...).
     training_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any) -> None:
-        self.settings = resolve_options(f"{self.kind()} {self.name!r}", type(self).options, overrides)
+        self.settings = resolve_options(f"{self.kind()} {self.name!r}", type(self).options, overrides,
+                                        type(self).option_rules)
 
     @classmethod
     def kind(cls) -> str:
@@ -41,21 +44,38 @@ class Component(ABC):
         """Restore what ``state_dict`` returned."""
 
 
-def resolve_options(owner: str, defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Defaults updated by overrides; an unknown key or a value of the wrong type names itself."""
+# Written so that NaN passes: a NaN setting is a run that diverges, recorded as such by training.
+OPTION_RULES: dict[str, Callable[[Any], bool]] = {
+    "positive": lambda value: not value <= 0,
+    "non-negative": lambda value: not value < 0,
+    "in (0, 1)": lambda value: not (value <= 0 or value >= 1),
+}
+
+
+def resolve_options(owner: str, defaults: dict[str, Any], overrides: dict[str, Any],
+                    rules: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults updated by overrides; an unknown key, a value of the wrong type or out of its
+    range (``rules``, see OPTION_RULES) names itself."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"options of {owner} must be a mapping of option names to values, got {overrides!r}")
     resolved = dict(defaults)
     for key, value in overrides.items():
         if key not in defaults:
             known = ", ".join(sorted(defaults)) or "none"
             raise ConfigError(f"unknown option {key!r} for {owner}; its options are: {known}")
         resolved[key] = coerce(f"{owner} option {key!r}", defaults[key], value)
+        rule = (rules or {}).get(key)
+        if rule and resolved[key] is not None and not OPTION_RULES[rule](resolved[key]):
+            raise ConfigError(f"{owner} option {key!r} must be {rule}, got {value!r}")
     return resolved
 
 
 def coerce(what: str, default: Any, value: Any) -> Any:
     """Convert ``value`` to the type of ``default`` where that loses nothing, else raise ConfigError."""
-    if default is None or value is None:
+    if default is None:
         return value
+    if value is None:
+        raise ConfigError(f"{what} cannot be null; leave it out to use its default ({default!r})")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value

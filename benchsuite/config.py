@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from benchsuite import registry
+from benchsuite import spec as regulariser_spec
 from benchsuite.components import coerce, resolve_options
 from benchsuite.errors import ConfigError
 
@@ -29,6 +30,10 @@ _NOT_HASHED = frozenset(
 )
 
 OPTIMIZERS = ("adam", "rmsprop")
+MAX_SEED = 2**31 - 1
+# Far beyond any study, and small enough that a typo (1e11) fails here instead of as an
+# allocation of terabytes or a run that never ends.
+UPPER_BOUNDS = {"steps": 10**9, "batch_size": 65_536, "z_dim": 65_536, "n_critic": 1_000}
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -104,17 +109,15 @@ _BASE_DEFAULTS = {
 
 
 def split_regularisers(spec: str, objective: str | None = None) -> list[str]:
-    """"sn+r1" -> ["sn", "r1"]; "default" -> the objective's default; "none" alone -> []."""
-    if spec == "default":
+    """"sn+r1" -> ["r1", "sn"]; "default" -> the objective's default; "none" alone -> [].
+
+    The spec is read by ``benchsuite.spec`` (the one parser); every name must be registered.
+    """
+    if regulariser_spec.canonical(spec) == regulariser_spec.DEFAULT:
         if objective is None:
             raise ConfigError("regulariser 'default' needs an objective to resolve it")
         spec = registry.get("objective", objective).default_regularisers
-    parts = [part.strip() for part in str(spec).split("+")]
-    if any(not part for part in parts):
-        raise ConfigError(f"bad regulariser spec {spec!r}: join names with '+', e.g. 'sn+r1'")
-    if len(set(parts)) != len(parts):
-        raise ConfigError(f"regulariser spec {spec!r} names a regulariser twice")
-    names = [part for part in parts if part != "none"]
+    names = regulariser_spec.names(spec)
     for name in names:
         registry.lookup("regulariser", name)
     return names
@@ -138,12 +141,13 @@ def overrides_hash(config: RunConfig) -> str:
 def resolve(user: dict[str, Any], base: Path | None = None) -> RunConfig:
     """A validated RunConfig from user settings (a config file's keys plus CLI overrides)."""
     user = dict(user)
-    plugins = user.get("plugins") or []
+    plugins = user.get("plugins", [])
     if isinstance(plugins, str):
         plugins = [plugins]
-    if plugins:
-        registry.load_plugins(plugins, base=base)
-        user["plugins"] = [str((base / p).resolve()) if base and not Path(p).is_absolute() else str(p) for p in plugins]
+    if not isinstance(plugins, (list, tuple)) or not all(isinstance(p, str) and p for p in plugins):
+        raise ConfigError(f"config key 'plugins' must list plugin file paths, got {plugins!r}")
+    registry.load_plugins(plugins, base=base)
+    user["plugins"] = [str((base / p).resolve()) if base and not Path(p).is_absolute() else str(p) for p in plugins]
 
     for key in user:
         if key not in _FIELDS:
@@ -151,11 +155,13 @@ def resolve(user: dict[str, Any], base: Path | None = None) -> RunConfig:
     for key in ("dataset", "architecture", "objective"):
         if not user.get(key):
             raise ConfigError(f"config key {key!r} is required")
+        if not isinstance(user[key], str):
+            raise ConfigError(f"config key {key!r} must be one {key} name (a string), got {user[key]!r}")
         registry.lookup(key, user[key])
 
     objective_cls = registry.get("objective", user["objective"])
-    regulariser_spec = str(user.get("regulariser", "none"))
-    regulariser_names = split_regularisers(regulariser_spec, user["objective"])
+    spec = regulariser_spec.canonical(user.get("regulariser", regulariser_spec.NONE))
+    regulariser_names = split_regularisers(spec, user["objective"])
 
     # Suggested hyperparameters, later sources winning.
     resolved: dict[str, Any] = dict(_BASE_DEFAULTS)
@@ -179,18 +185,19 @@ def resolve(user: dict[str, Any], base: Path | None = None) -> RunConfig:
         if key in ("plugins",) or key.endswith("_options"):
             continue
         resolved[key] = coerce(f"config key {key!r}", _BASE_DEFAULTS.get(key, ""), value)
-    resolved["regulariser"] = regulariser_spec
+    resolved["regulariser"] = spec
     resolved["plugins"] = tuple(user.get("plugins", ()))
 
     # Every component option, resolved against the component's own defaults.
     for kind in ("dataset", "architecture", "objective"):
         cls = registry.get(kind, resolved[kind])
         resolved[_COMPONENT_FIELDS[kind]] = resolve_options(
-            f"{kind} {resolved[kind]!r}", cls.options, _options(user, _COMPONENT_FIELDS[kind])
+            f"{kind} {resolved[kind]!r}", cls.options, _options(user, _COMPONENT_FIELDS[kind]), cls.option_rules
         )
     resolved["regulariser_options"] = {
         name: resolve_options(
-            f"regulariser {name!r}", registry.get("regulariser", name).options, regulariser_options.get(name) or {}
+            f"regulariser {name!r}", (cls := registry.get("regulariser", name)).options,
+            regulariser_options.get(name) or {}, cls.option_rules,
         )
         for name in regulariser_names
     }
@@ -211,10 +218,12 @@ def validate(config: RunConfig) -> None:
         if not condition:
             raise ConfigError(f"config key {key!r} {rule}, got {getattr(config, key)!r}")
 
-    require(config.seed >= 0, "seed", "must be >= 0")
-    for key in ("steps", "batch_size", "z_dim", "n_critic", "log_every", "checkpoint_every"):
+    require(0 <= config.seed <= MAX_SEED, "seed", f"must be an integer from 0 to {MAX_SEED}")
+    for key in ("log_every", "checkpoint_every"):
         require(getattr(config, key) > 0, key, "must be > 0")
     require(config.eval_every >= 0, "eval_every", "must be >= 0 (0 keeps no snapshots)")
+    for key, most in UPPER_BOUNDS.items():
+        require(0 < getattr(config, key) <= most, key, f"must be from 1 to {most:,}")
     for key in ("lr_g", "lr_d"):
         require(getattr(config, key) > 0, key, "must be > 0")
     for key in ("beta1", "beta2"):
@@ -259,15 +268,23 @@ def apply_assignment(user: dict[str, Any], assignment: str) -> None:
         raise ConfigError(
             f"--set {key!r}: a dotted key starts with one of {', '.join(_COMPONENT_FIELDS)}"
         )
-    target = user.setdefault(_COMPONENT_FIELDS[head], {})
+    target = _mapping(user, _COMPONENT_FIELDS[head], key)
     if head == "regulariser":
         if len(rest) != 2:
             raise ConfigError(f"--set {key!r}: write regulariser.NAME.OPTION=value")
-        target = target.setdefault(rest[0], {})
+        target = _mapping(target, rest[0], key)
         rest = rest[1:]
     elif len(rest) != 1:
         raise ConfigError(f"--set {key!r}: write {head}.OPTION=value")
     target[rest[0]] = value
+
+
+def _mapping(within: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    """The options mapping ``within[name]``, created when missing; an earlier non-mapping is an error."""
+    target = within.setdefault(name, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"--set {key!r}: {name!r} was set to {target!r} before; it must map options to values")
+    return target
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -277,8 +294,17 @@ def load_file(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory; name a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not text (binary data?); name a YAML file") from None
+    except OSError as error:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({error.strerror}); name a readable YAML file") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}; fix that line") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -292,9 +318,26 @@ def with_defaults(recorded: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in _BASE_DEFAULTS.items() if name not in recorded} | recorded
 
 
-def from_json(text: str) -> RunConfig:
-    data = json.loads(text)
-    data["plugins"] = tuple(data.get("plugins", ()))
-    if data["plugins"]:
-        registry.load_plugins(data["plugins"])
-    return RunConfig(**data)
+def from_json(text: str, source: str = "config.json") -> RunConfig:
+    """A run's config as written by training. Plugins it lists are not imported: a run directory
+    may come from anyone, and importing a file runs its code. A component that only a plugin
+    registers is an error naming the plugin file to pass on the command line instead."""
+    try:
+        data = json.loads(text)
+        data["plugins"] = tuple(data.get("plugins", ()))
+        config = RunConfig(**data)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ConfigError(f"{source} is not a run config ({type(error).__name__}: {str(error)[:200]}); "
+                          "retrain the run (train --force moves it aside)") from None
+    missing = [(kind, getattr(config, kind)) for kind in ("dataset", "architecture", "objective")
+               if getattr(config, kind) not in registry.names(kind)]
+    missing += [("regulariser", name) for name in config.regulariser_options if name not in registry.names("regulariser")]
+    if missing:
+        named = ", ".join(f"{kind} {name!r}" for kind, name in missing)
+        needs = " ".join(f"--plugin {p}" for p in config.plugins) or "--plugin FILE (the file that registers it)"
+        raise ConfigError(
+            f"{source} uses {named}, which no loaded component registers; the run was trained with "
+            f"plugins {list(config.plugins)}. Code in a run directory is never imported on its own: "
+            f"if you trust that code, pass {needs}"
+        )
+    return config

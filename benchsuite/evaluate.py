@@ -35,7 +35,11 @@ def evaluate(
     device: str | torch.device | None = None,
     data_root: str | None = None,
 ) -> dict[str, Any]:
-    """Compute the run's metrics and write ``metrics.json``; a diverged run gets missing values."""
+    """Compute the run's metrics and write ``metrics.json``; a diverged run gets missing values.
+
+    The run's config.json is data: a plugin it lists is never imported here (it must already be
+    loaded, e.g. by ``benchsuite evaluate --plugin``), and its checkpoint must hold its config.
+    """
     run = RunDirectory(run_dir)
     config = run.read_config()
     status = run.read_status()
@@ -48,7 +52,9 @@ def evaluate(
         if name not in names:
             raise ConfigError(f"metric {name!r} does not apply to {config.dataset!r}; its metrics: {', '.join(names)}")
     metrics = {name: registry.get("metric", name)(**metric_options.get(name, {})) for name in names}
-    n = samples or DEFAULT_SAMPLES.get(dataset_cls.modality, 10_000)
+    n = samples if samples is not None else DEFAULT_SAMPLES.get(dataset_cls.modality, 10_000)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"the number of samples to score must be a positive integer, got {samples!r}")
     record: dict[str, Any] = {
         "run_id": config.run_id,
         "status": status["status"],

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from benchsuite import registry
+from benchsuite import spec as regulariser_spec
 from benchsuite.budget import Budget
 from benchsuite.config import RunConfig, resolve, split_regularisers
 from benchsuite.device import pick_device as pick_device  # rules/common.smk picks the jobs' device here
@@ -136,17 +137,15 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def check_regulariser_spec(spec: str, where: str) -> None:
-    """'none', 'default', a name or names joined by '+'; every name registered."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise GridError(f"config key {where!r}: a regulariser spec must be a non-empty string, got {spec!r}")
-    parts = [part.strip() for part in spec.split("+")]
-    for part in parts:
-        if part in ("none", "default") and len(parts) > 1:
-            raise GridError(f"config key {where!r}: {part!r} cannot be combined with other regularisers in {spec!r}")
-        if part == "default":
-            continue
-        _check_name("regulariser", part, where)
+def check_regulariser_spec(spec: Any, where: str) -> str:
+    """The canonical spelling of a spec ('none', 'default', names joined by '+'); every name registered."""
+    try:
+        text = regulariser_spec.canonical(spec)
+    except ConfigError as error:
+        raise GridError(f"config key {where!r}: {error}") from None
+    for name in ([] if text == regulariser_spec.DEFAULT else regulariser_spec.names(text)):
+        _check_name("regulariser", name, where)
+    return text
 
 
 def _check_name(kind: str, name: Any, where: str) -> None:
@@ -198,8 +197,8 @@ def matches(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
                 return False
         elif key == "regulariser":
             resolved = split_regularisers(cell["regulariser"], cell["objective"])
-            if not any(name == cell["regulariser"] or name in resolved or (name == "none" and not resolved)
-                       for name in wanted):
+            if not any(regulariser_spec.canonical(name) == cell["regulariser"] or name in resolved
+                       or (name == regulariser_spec.NONE and not resolved) for name in wanted):
                 return False
         elif cell[key] not in wanted:
             return False
@@ -268,6 +267,10 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
             values = _as_list(study[key])
             if not values:
                 raise GridError(f"config key '{label}{key}' is empty; list at least one {kind}")
+            _check_names(kind, values, f"{label}{key}")
+            if kind == "regulariser":
+                values = [check_regulariser_spec(value, f"{label}{key}") for value in values]
+                study[key] = values
             if len(set(map(str, values))) != len(values):
                 raise GridError(f"config key '{label}{key}' lists a name twice: {values}")
             _check_names(kind, values, f"{label}{key}")
@@ -573,14 +576,17 @@ def _metric_options(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def evaluation_arguments(config: dict[str, Any], grid: Grid, budget: Budget | None = None) -> dict[str, str]:
-    """Per dataset of the grid, the arguments of ``benchsuite evaluate`` (sample count, metric options)."""
+    """Per dataset of the grid, the arguments of ``benchsuite evaluate`` (plugins, sample count, metric options)."""
     options = _metric_options(config)
     samples = (config.get("evaluation") or {}).get("samples") or {}
     budget = budget or Budget()
+    # The pipeline config's plugins, named on evaluate's command line: evaluate never imports a
+    # plugin because a run's config.json lists it.
+    plugins = dict.fromkeys(plugin for run in grid.runs.values() for plugin in run.config.plugins)
     arguments = {}
     for dataset in grid.values("dataset"):
         modality = registry.get("dataset", dataset).modality
-        words: list[str] = []
+        words = [word for plugin in plugins for word in ("--plugin", plugin)]
         count = budget.capped_samples(samples.get(modality))
         if count is not None:
             words += ["--samples", str(count)]

@@ -130,6 +130,8 @@ def load_plugins(paths: Iterable[str | Path], base: Path | None = None) -> None:
     """Import users' component files (each registers itself). Loading the same file twice is a no-op."""
     load_builtins()
     for raw in paths:
+        if "\x00" in str(raw):
+            raise ConfigError(f"plugin file {str(raw)!r} is not a path (it holds a NUL character)")
         path = Path(raw).expanduser()
         if not path.is_absolute() and base is not None:
             path = base / path
@@ -138,6 +140,8 @@ def load_plugins(paths: Iterable[str | Path], base: Path | None = None) -> None:
             continue
         if not path.is_file():
             raise ConfigError(f"plugin file {str(raw)!r} not found (looked at {path})")
+        if path.suffix != ".py":
+            raise ConfigError(f"plugin file {str(raw)!r} is not a Python file; name a .py file that registers components")
         module_name = "benchsuite_plugin_" + re.sub(r"\W", "_", path.stem) + f"_{abs(hash(path)) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec is not None and spec.loader is not None

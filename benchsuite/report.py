@@ -32,10 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchsuite.aggregate import DEFAULT_VARIANT, read_tables, write_atomically
+from benchsuite import spec as regulariser_spec
+from benchsuite.aggregate import DEFAULT_VARIANT, read_tables
 from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
 from benchsuite.figures import Figure, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
+from benchsuite.io import write_bytes, write_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
@@ -58,10 +60,7 @@ LOG_SCALE = set(GRADIENTS)
 
 
 def method_label(row: pd.Series | dict[str, Any], with_architecture: bool = False) -> str:
-    regulariser = row["regulariser"]
-    if regulariser == "default":
-        regulariser = f"default={row['regularisers']}"
-    text = f"{row['objective']} × {regulariser}"
+    text = f"{row['objective']} × {regulariser_spec.label(row['regulariser'], row['regularisers'])}"
     if with_architecture:
         text = f"{row['architecture']}: {text}"
     if row.get("variant", DEFAULT_VARIANT) != DEFAULT_VARIANT:
@@ -492,9 +491,7 @@ def _lines(logs: pd.DataFrame, runs: pd.DataFrame, hue: str) -> pd.DataFrame:
     """The logs of ``runs``, each row with ``line``: its run's value of the figure's hue."""
     names = {}
     for _, run in runs.iterrows():
-        name = str(run[hue])
-        if hue == "regulariser" and name == "default":
-            name = f"default={run['regularisers']}"
+        name = regulariser_spec.label(run[hue], run["regularisers"]) if hue == "regulariser" else str(run[hue])
         names[run["run_id"]] = name
     chosen = logs[logs["run"].isin(names)]
     return chosen.assign(line=chosen["run"].map(names))
@@ -548,9 +545,12 @@ def load_grid_config(value: str | None) -> dict[str, Any] | None:
     text = value if value.lstrip().startswith("{") else None
     if text is None:
         path = Path(value)
-        if not path.exists():
+        if not path.is_file():
             raise ConfigError(f"grid config {value!r} is neither inline JSON nor an existing file")
-        text = path.read_text()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"grid config {value!r} cannot be read as text ({error}); name a YAML file") from None
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -598,11 +598,11 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
     environment.filters["markup"] = lambda text: jinja2.utils.markupsafe.Markup(text)
     page = environment.get_template(template.name).render(**context)
     out = Path(out)
-    write_atomically(out, page)
+    write_text(out, page)
     if figures is not None:
         directory = Path(figures)
         directory.mkdir(parents=True, exist_ok=True)
         for figure in report.figures:
-            write_atomically(directory / f"{figure.slug}.png", figure.png)
+            write_bytes(directory / f"{figure.slug}.png", figure.png)
     return out
 

@@ -159,6 +159,9 @@ def make_optimizer(config: RunConfig, parameters: list[nn.Parameter], lr: float)
 # --- The run directory ----------------------------------------------------------------------------
 
 
+RETRAIN = "retrain the run with --force, which moves the old one aside"
+
+
 class RunDirectory:
     """Names of the files of one run."""
 
@@ -184,12 +187,24 @@ class RunDirectory:
                       if path.stem.removeprefix("step-").isdigit())
 
     def read_status(self) -> dict[str, Any] | None:
-        return atomic.read_json(self.status) if self.status.exists() else None
+        if not self.status.exists():
+            return None
+        try:
+            status = atomic.read_json(self.status)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{self.status} is unreadable ({error}); {RETRAIN}") from None
+        if not isinstance(status, dict):
+            raise ConfigError(f"{self.status} holds no status record; {RETRAIN}")
+        return status
 
     def read_config(self) -> RunConfig:
         if not self.config.exists():
             raise ConfigError(f"{self.path} is not a run directory: it has no config.json")
-        return from_json(self.config.read_text())
+        try:
+            text = self.config.read_text()
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{self.config} is unreadable ({error}); {RETRAIN}") from None
+        return from_json(text, source=str(self.config))
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -208,30 +223,41 @@ def archive(path: Path) -> Path:
 
 def prepare(run: RunDirectory, config: RunConfig, force: bool) -> str:
     """"fresh", "resume" or "finished"; refuses a directory that holds another run's config."""
+    mode = inspect_run_directory(run, config, force)
+    if mode == "replace":
+        moved = archive(run.path)
+        print(f"moved the previous contents to {moved}", file=sys.stderr)
+        return "fresh"
+    return mode
+
+
+def inspect_run_directory(run: RunDirectory, config: RunConfig, force: bool) -> str:
+    """What ``prepare`` will do: "fresh", "resume", "finished" or, with ``force``, "replace".
+
+    Changes nothing, so that several runs can all be checked before any of them is touched.
+    """
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"{run.path} is a file, not a run directory; use another --out")
     if run.config.exists():
+        if force:
+            return "replace"
         try:
             old = json.loads(run.config.read_text())
-        except (json.JSONDecodeError, OSError) as error:
+        except (ValueError, OSError) as error:
             raise ConfigError(f"{run.config} is unreadable ({error}); move the directory away or use --force") from None
         old = with_defaults(old) if isinstance(old, dict) else old
-        if old != config.to_dict() and not force:
+        if old != config.to_dict():
             raise ConfigError(
                 f"run directory {run.path} holds a different config ({_differences(old, config.to_dict())}). "
                 "Nothing was changed. Use another --out, or --force to move the old run aside and start over."
             )
         status = run.read_status()
-        if force:
-            moved = archive(run.path)
-            print(f"moved the previous run to {moved}", file=sys.stderr)
-            return "fresh"
         if status and status.get("status") in FINISHED:
             return "finished"
         return "resume" if run.checkpoint.exists() else "fresh"
     if run.path.exists() and any(run.path.iterdir()):
         if force:
-            moved = archive(run.path)
-            print(f"moved the previous contents to {moved}", file=sys.stderr)
-            return "fresh"
+            return "replace"
         raise ConfigError(
             f"{run.path} exists, is not empty and holds no run config; use another --out or --force"
         )
@@ -737,7 +763,11 @@ def load_for_evaluation(run_dir: str | Path, device: torch.device, data_root: st
     run = RunDirectory(run_dir)
     config = run.read_config()
     setup = build(config, device, data_root)
-    load_generator(setup, load_checkpoint(run.checkpoint, device))
+    state = load_checkpoint(run.checkpoint, device)
+    if not isinstance(state.get("config"), dict) or with_defaults(state["config"]) != config.to_dict():
+        raise CheckpointError(f"checkpoint {run.checkpoint} was written by a different config than "
+                              f"{run.config}; it does not belong to this run: {RETRAIN}")
+    load_generator(setup, state)
     return setup
 
 

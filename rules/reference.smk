@@ -26,4 +26,4 @@ rule reference:
     conda:
         "../envs/train.yaml"
     shell:
-        "({params.commands}) > {log} 2>&1"
+        "({params.commands}) > {log:q} 2>&1"

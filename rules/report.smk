@@ -14,6 +14,7 @@ rule aggregate:
         **limits("aggregate"),
     params:
         cli=CLI,
+        tables=TABLES,
         run_dirs=" ".join(shlex.quote(f"{RUNS}/{run_id}") for run_id in GRID.runs),
         baseline=shlex.quote(f"{config['aggregate']['baseline']['objective']}:{config['aggregate']['baseline']['regulariser']}"),
         better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
@@ -22,9 +23,9 @@ rule aggregate:
     conda:
         "../envs/report.yaml"
     shell:
-        "{params.cli} aggregate {params.run_dirs} --out {TABLES} --baseline {params.baseline} "
+        "{params.cli} aggregate {params.run_dirs} --out {params.tables:q} --baseline {params.baseline} "
         "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
-        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} > {log} 2>&1"
+        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} > {log:q} 2>&1"
 
 
 rule report:
@@ -47,10 +48,11 @@ rule report:
         **limits("report"),
     params:
         cli=CLI,
+        tables=TABLES,
         config=json.dumps(config, sort_keys=True),
     conda:
         "../envs/report.yaml"
     # The report's path goes to the terminal; everything else to the log.
     shell:
-        "{params.cli} report --tables {TABLES} --out {output.html} --figures {output.figures} "
-        "--template {input.template:q} --grid-config {params.config:q} 2> {log} | tee -a {log}"
+        "{params.cli} report --tables {params.tables:q} --out {output.html:q} --figures {output.figures:q} "
+        "--template {input.template:q} --grid-config {params.config:q} 2> {log:q} | tee -a {log:q}"

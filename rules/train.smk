@@ -38,7 +38,7 @@ rule train:
         "../envs/train.yaml"
     shell:
         "{params.cli} train {params.arguments} --out {params.out} --device {DEVICE} {params.data_root} --quiet "
-        "--record {output.record:q} > {log} 2>&1"
+        "--record {output.record:q} > {log:q} 2>&1"
 
 
 # One evaluate job per train job scores its runs in one process and writes <cell>/metrics-<seeds>.json;
@@ -77,4 +77,4 @@ rule evaluate:
         "../envs/train.yaml"
     shell:
         "{params.cli} evaluate {params.run_dirs} {params.arguments} --device {DEVICE} {params.data_root} "
-        "--record {output.record:q} > {log} 2>&1"
+        "--record {output.record:q} > {log:q} 2>&1"

@@ -79,7 +79,7 @@ def test_evaluating_several_runs_scores_every_one_it_can_and_records_them_only_i
     train(config, tmp_path / "unfinished", progress=False, stop_after=2)
     runs = [str(tmp_path / name) for name in ("s0", "unfinished", "s1")]
     record = tmp_path / "metrics-0-1.json"
-    assert main(["evaluate", *runs, "--samples", "200", "--record", str(record)]) == 1
+    assert main(["evaluate", *runs, "--samples", "200", "--record", str(record)]) == 2
     err = capsys.readouterr().err
     assert "has not finished training" in err and "1 of 3 runs were not evaluated" in err
     assert (tmp_path / "s0" / "metrics.json").exists() and (tmp_path / "s1" / "metrics.json").exists()
@@ -140,6 +140,11 @@ def test_plugin_objective_trains_through_a_config_file(tmp_path):
     saved = json.loads((tmp_path / "run/config.json").read_text())
     assert saved["objective"] == "absolute-test"
     assert saved["lr_d"] == pytest.approx(1e-4)
-    # Evaluation in another fresh process finds the plugin through the saved config.
+    # Evaluation never imports a plugin because a run lists it: it names the file to pass instead.
+    plugin = str((plugins / "absolute.py").resolve())
     result = run_cli("evaluate", str(tmp_path / "run"), "--samples", "200")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "objective 'absolute-test'" in result.stderr and f"--plugin {plugin}" in result.stderr
+    assert not (tmp_path / "run/metrics.json").exists()
+    result = run_cli("evaluate", str(tmp_path / "run"), "--samples", "200", "--plugin", plugin)
     assert result.returncode == 0, result.stderr

@@ -63,7 +63,7 @@ def test_unknown_names_fail_with_closest_match():
 
 def test_regulariser_specs():
     assert split_regularisers("none") == []
-    assert split_regularisers("sn+r1") == ["sn", "r1"]
+    assert split_regularisers("sn+r1") == ["r1", "sn"]
     assert split_regularisers("default", "wgan") == ["clip"]
     assert split_regularisers("default", "nonsaturating") == []
     with pytest.raises(ConfigError, match="twice"):

@@ -146,7 +146,7 @@ def test_energy_objective_is_the_potential_difference():
 
 
 @pytest.mark.parametrize("objective, expected", [
-    ("energy", ["r1", "entropy"]), ("wgan", ["clip"]), ("nonsaturating", []), ("ebgan", []),
+    ("energy", ["entropy", "r1"]), ("wgan", ["clip"]), ("nonsaturating", []), ("ebgan", []),
 ])
 def test_default_regularisers_are_named_by_each_objective(objective, expected):
     config = resolve({"dataset": "ring8", "architecture": "mlp", "objective": objective, "regulariser": "default"})

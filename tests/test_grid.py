@@ -120,7 +120,7 @@ def test_default_grid_resolves_default_regularisers_from_the_objective():
     grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
     by_objective = {run.config.objective: run.config for run in grid.runs.values() if run.config.regulariser == "default"}
     assert by_objective["wgan"].regularisers == ["clip"]
-    assert by_objective["energy"].regularisers == ["r1", "entropy"]
+    assert by_objective["energy"].regularisers == ["entropy", "r1"]
     assert by_objective["nonsaturating"].regularisers == []
 
 
@@ -134,7 +134,8 @@ def test_default_grid_resolves_default_regularisers_from_the_objective():
                                             "minimax"]),
         ({"datasets": ["ring9"]}, ["'datasets'", "unknown dataset 'ring9'", "Did you mean 'ring8'?"]),
         ({"regularisers": ["sn+r3"]}, ["'regularisers'", "unknown regulariser 'r3'", "Did you mean"]),
-        ({"regularisers": ["none+sn"]}, ["'none' cannot be combined"]),
+        ({"regularisers": ["default+sn"]}, ["'default'", "cannot be combined"]),
+        ({"regularisers": ["sn+r1", "r1 + sn"]}, ["'regularisers' lists a name twice", "r1+sn"]),
         ({"exclude": [{"regulariser": "clipp"}]}, ["exclude[0].regulariser", "Did you mean 'clip'?"]),
         ({"overrides": [{"objective": "wgn", "set": {"steps": 3}}]}, ["overrides[0].objective", "Did you mean 'wgan'?"]),
         ({"overrides": [{"objective": "wgan", "set": {"architecture_options": {"widht": 8}}}],
@@ -195,7 +196,7 @@ def test_exclude_with_unless_keeps_clip_for_wgan_only():
     grid = expand(config, base=ROOT)
     cells = {(r.config.objective, r.config.regulariser) for r in grid.runs.values()}
     assert cells == {("nonsaturating", "default"), ("nonsaturating", "r1"),
-                     ("wgan", "clip"), ("wgan", "sn+clip"), ("wgan", "default"), ("wgan", "r1")}
+                     ("wgan", "clip"), ("wgan", "clip+sn"), ("wgan", "default"), ("wgan", "r1")}
     assert grid.excluded == 2
 
 
@@ -264,10 +265,13 @@ def test_plugins_are_loaded_before_names_are_checked(tmp_path):
         "class Mine(NonSaturating):\n"
         "    '''A plugin objective for the grid test.'''\n"
     )
-    grid = expand(small(objectives=["grid-test-plugin"], plugins=["mine.py"]), base=tmp_path)
+    config = small(objectives=["grid-test-plugin"], plugins=["mine.py"])
+    grid = expand(config, base=tmp_path)
     (run,) = grid.runs.values()
     assert run.config.plugins == (str(plugin.resolve()),)
     assert "--plugin" in train_arguments(run)
+    # Evaluate imports no plugin a run lists: the pipeline names its config's on the command line.
+    assert evaluation_arguments(config, grid)["ring8"].startswith(f"--plugin {plugin.resolve()}")
 
 
 # --- From a run to the command that trains it -----------------------------------------------------

@@ -47,6 +47,7 @@ class DCGAN(Architecture):
     """Convolutional G (transposed convs, batch norm, ReLU, tanh) and D (strided convs, LeakyReLU); Radford et al. 2016."""
 
     options: ClassVar[dict[str, Any]] = {"width": 64, "g_batchnorm": True, "d_batchnorm": False}
+    option_rules: ClassVar[dict[str, str]] = {"width": "positive"}
     supported_shapes: ClassVar[tuple[tuple[int, ...], ...]] = tuple(
         (channels, size, size) for channels in (1, 3) for size in sorted(LAYOUT)
     )

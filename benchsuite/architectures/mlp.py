@@ -34,6 +34,7 @@ class MLP(Architecture):
     """Fully connected G and D (ReLU in G, LeakyReLU in D); images are flattened, G ends in tanh."""
 
     options: ClassVar[dict[str, Any]] = {"width": 128, "depth": 3}
+    option_rules: ClassVar[dict[str, str]] = {"width": "positive", "depth": "non-negative"}
 
     @property
     def _data_size(self) -> int:

@@ -109,6 +109,7 @@ class ResNet(Architecture):
     """SNGAN / WGAN-GP CIFAR ResNet: G with three up-sampling residual blocks, D with four (Miyato et al. 2018)."""
 
     options: ClassVar[dict[str, Any]] = {"g_width": 128, "d_width": 128, "d_pool": "mean"}
+    option_rules: ClassVar[dict[str, str]] = {"g_width": "positive", "d_width": "positive"}
     supported_shapes: ClassVar[tuple[tuple[int, ...], ...]] = tuple(
         (channels, size, size) for channels in (1, 3) for size in SIZES
     )

@@ -59,6 +59,7 @@ class Digits(ImageDataset):
     num_classes: ClassVar[int | None] = 10
     default_extractor: ClassVar[str] = "classifier"
     options: ClassVar[dict[str, Any]] = {"size": 16, "test_fraction": 0.2, "split_seed": 0}
+    option_rules: ClassVar[dict[str, str]] = {"size": "positive", "test_fraction": "in (0, 1)", "split_seed": "non-negative"}
     training_defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "z_dim": 64}
 
     def __init__(self, root: str | None = None, **overrides: Any) -> None:

@@ -84,6 +84,7 @@ class Ring(GaussianMixture):
     """Ring of 8 Gaussians (radius 2, std 0.02 by default; PacGAN's radius 1, std 0.01 via options)."""
 
     options: ClassVar[dict[str, Any]] = {"modes": 8, "radius": 2.0, "std": 0.02}
+    option_rules: ClassVar[dict[str, str]] = {"modes": "positive", "radius": "positive", "std": "positive"}
 
     def mode_centres(self) -> torch.Tensor:
         n = self.settings["modes"]
@@ -99,6 +100,7 @@ class Grid(GaussianMixture):
     """5x5 grid of Gaussians at {-4,-2,0,2,4}^2, std 0.05."""
 
     options: ClassVar[dict[str, Any]] = {"side": 5, "spacing": 2.0, "std": 0.05}
+    option_rules: ClassVar[dict[str, str]] = {"side": "positive", "spacing": "positive", "std": "positive"}
 
     def mode_centres(self) -> torch.Tensor:
         side = self.settings["side"]

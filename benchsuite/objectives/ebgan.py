@@ -70,6 +70,7 @@ class EnergyBasedGAN(Objective):
     """Autoencoder D, energy = reconstruction MSE, margin loss, pulling-away term (Zhao et al. 2017)."""
 
     options: ClassVar[dict[str, Any]] = {"margin": 20.0**2 / (64 * 64 * 3), "pt_weight": 0.1}
+    option_rules: ClassVar[dict[str, str]] = {"margin": "non-negative", "pt_weight": "non-negative"}
     training_defaults: ClassVar[dict[str, Any]] = {
         "optimizer": "adam", "lr_g": 1e-3, "lr_d": 1e-3, "beta1": 0.5, "beta2": 0.999, "n_critic": 1,
     }

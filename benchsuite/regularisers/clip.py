@@ -17,6 +17,7 @@ class WeightClipping(Regulariser):
     """Clamp every D parameter to [-c, c] after each D step (Arjovsky et al. 2017)."""
 
     options: ClassVar[dict[str, Any]] = {"c": 0.01}
+    option_rules: ClassVar[dict[str, str]] = {"c": "positive"}
 
     @torch.no_grad()
     def after_discriminator_step(self, ctx: StepContext) -> None:

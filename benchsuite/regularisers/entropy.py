@@ -41,6 +41,7 @@ class Entropy(Regulariser):
     """lambda2 E||z - E(G(z))||^2 on G's loss, E an encoder trained with G (energy view of GANs, Su 2019)."""
 
     options: ClassVar[dict[str, Any]] = {"weight": 0.5}
+    option_rules: ClassVar[dict[str, str]] = {"weight": "non-negative"}
 
     def __init__(self, **overrides: Any) -> None:
         super().__init__(**overrides)

@@ -17,6 +17,7 @@ class GradientPenalty(Regulariser):
     """weight * E(||grad D(x_hat)|| - 1)^2 on real-fake interpolates (Gulrajani et al. 2017)."""
 
     options: ClassVar[dict[str, Any]] = {"weight": 10.0}
+    option_rules: ClassVar[dict[str, str]] = {"weight": "non-negative"}
 
     def discriminator_penalty(self, ctx: StepContext) -> torch.Tensor:
         points = interpolate(ctx.real_input, ctx.fake_input, ctx.rng)

@@ -19,6 +19,7 @@ class InstanceNoise(Regulariser):
     """Gaussian noise on every D input, std annealed linearly from sigma0 to 0 (Sønderby et al. 2017)."""
 
     options: ClassVar[dict[str, Any]] = {"sigma0": 0.1}
+    option_rules: ClassVar[dict[str, str]] = {"sigma0": "non-negative"}
 
     def sigma(self, step: int, total_steps: int) -> float:
         return self.settings["sigma0"] * max(0.0, 1.0 - step / total_steps)

@@ -17,6 +17,7 @@ class R1(Regulariser):
     """gamma/2 * E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018; the paper's 1/2 kept)."""
 
     options: ClassVar[dict[str, Any]] = {"gamma": 10.0}
+    option_rules: ClassVar[dict[str, str]] = {"gamma": "non-negative"}
     input_gradients = frozenset({"real"})
     side = "real"
 

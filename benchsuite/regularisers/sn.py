@@ -21,6 +21,7 @@ class SpectralNorm(Regulariser):
     """Spectral normalisation of every D weight by power iteration (Miyato et al. 2018)."""
 
     options: ClassVar[dict[str, Any]] = {"power_iterations": 1}
+    option_rules: ClassVar[dict[str, str]] = {"power_iterations": "positive"}
 
     def wrap_discriminator(self, discriminator: nn.Module, architecture: Architecture) -> nn.Module:
         for module in list(discriminator.modules()):

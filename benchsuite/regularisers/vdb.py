@@ -70,6 +70,7 @@ class VariationalBottleneck(Regulariser):
     """Stochastic bottleneck before D's head, beta(KL - I_c) with beta by dual ascent (Peng et al. 2019)."""
 
     options: ClassVar[dict[str, Any]] = {"i_c": 0.1, "beta0": 0.1, "alpha_beta": 1e-5, "size": 256}
+    option_rules: ClassVar[dict[str, str]] = {"i_c": "non-negative", "beta0": "non-negative", "alpha_beta": "non-negative", "size": "positive"}
 
     def __init__(self, **overrides: Any) -> None:
         super().__init__(**overrides)
