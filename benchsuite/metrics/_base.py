@@ -14,6 +14,9 @@ class Metric(Component):
     """Scores generated samples against a dataset; ``modality`` says which datasets it applies to."""
 
     modality: ClassVar[str] = "toy"
+    # The names of the scores ``compute`` returns (columns of runs.csv), so that a config naming a
+    # score (a preset's published numbers) is checked before any job.
+    values: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def kind(cls) -> str:
