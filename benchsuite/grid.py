@@ -383,8 +383,9 @@ def _check_published_entry(entry: Any, where: str, studies: Iterable[str]) -> di
     spread = entry.get("spread")
     if kind == "none" and spread is not None:
         raise GridError(f"config key '{where}': spread_kind none takes no spread (got {spread!r})")
-    if kind != "none" and (not _is_number(spread) or spread < 0):
-        raise GridError(f"config key '{where}.spread' must be a number >= 0 for spread_kind {kind}, got {spread!r}")
+    # A spread of a kind the paper reports may still be left out (null) where it was not transcribed.
+    if spread is not None and (not _is_number(spread) or spread < 0):
+        raise GridError(f"config key '{where}.spread' must be a number >= 0 or null, got {spread!r}")
     n = entry.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise GridError(f"config key '{where}.n' (the paper's trials) must be an integer >= 1, got {n!r}")

@@ -79,7 +79,7 @@ def test_a_config_without_published_numbers_has_none():
     ({"study": "pacgan2"}, "names study 'pacgan2'"),
     ({"metric": "modes"}, "no metric for dataset 'ring8' computes 'modes'; its scores are modes_covered"),
     ({"metric": "fid"}, "computes 'fid'"),
-    ({"spread": None}, "'published[0].spread' must be a number >= 0 for spread_kind standard_error"),
+    ({"spread": -0.5}, "'published[0].spread' must be a number >= 0 or null"),
     ({"spread_kind": "none"}, "spread_kind none takes no spread"),
     ({"dataset": "rnig8"}, "Did you mean 'ring8'?"),
 ])
