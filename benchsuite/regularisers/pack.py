@@ -22,6 +22,8 @@ G sees the 100 * m latents as one batch.
 
 Order: ``pack`` must come before any regulariser that changes D's layers (``pack+sn``, not
 ``sn+pack``), since it replaces D by one built for packs. ``m = 1`` is no packing and changes nothing.
+Several seeds in one process (``--seeds``) are trained one after another, with the same numbers:
+the packed D has no stacked form in the vectorised trainer.
 """
 
 from __future__ import annotations
