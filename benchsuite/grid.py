@@ -315,6 +315,7 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
             _add(grid, Run(run_config, settings, modality, (name,)))
     if not grid.runs:
         raise GridError("the grid is empty: the exclude rules remove every cell")
+    published_by_cell(config, grid)
     return grid
 
 
@@ -347,6 +348,118 @@ def _add(grid: Grid, run: Run) -> None:
     if run.studies[0] not in existing.studies:
         grid.runs[run.run_id] = Run(existing.config, existing.settings, existing.modality,
                                     existing.studies + run.studies)
+
+
+# --- Published numbers ----------------------------------------------------------------------------
+#
+# A preset carries the numbers its paper published (``published:``), each entry a rule naming the
+# cells it applies to (as ``overrides`` do, without ``seed``) with the metric, the mean, the spread
+# and what kind of spread it is, and the source. Entries are checked with the grid, before any job:
+# an entry that matches no cell, or names a score that no metric of its cells' datasets computes, is
+# a config error. The tables put each cell's measured value beside its entries.
+
+SPREAD_KINDS = ("standard_error", "std", "none")
+PUBLISHED_RULE_KEYS = ("study", "dataset", "architecture", "objective", "regulariser")
+PUBLISHED_KEYS = (*PUBLISHED_RULE_KEYS, "metric", "mean", "spread", "spread_kind", "n", "source", "note")
+# The cell coordinates of the tables (aggregate.COORDINATES); a run with its method's default
+# settings has the variant aggregate.DEFAULT_VARIANT, any other the hash its run id ends with.
+CELL_KEYS = ("dataset", "architecture", "objective", "regulariser", "variant")
+DEFAULT_VARIANT = "defaults"
+
+
+def cell_of(run: Run) -> tuple[str, str, str, str, str]:
+    """The run's cell as the tables key it: (dataset, architecture, objective, regulariser, variant)."""
+    c = run.config
+    variant = run.run_id.rsplit("/", 1)[1].partition("-")[2] or DEFAULT_VARIANT
+    return c.dataset, c.architecture, c.objective, c.regulariser, variant
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_published_entry(entry: Any, where: str, studies: Iterable[str]) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise GridError(f"config key {where!r} must be a mapping (cells, metric, mean, spread, source)")
+    unknown = [key for key in entry if key not in PUBLISHED_KEYS]
+    if unknown:
+        raise GridError(f"config key {where!r}: unknown key {unknown[0]!r}; an entry's keys are {', '.join(PUBLISHED_KEYS)}")
+    _check_rule({k: v for k, v in entry.items() if k in PUBLISHED_RULE_KEYS}, where, studies, PUBLISHED_RULE_KEYS)
+    for key in ("metric", "mean", "spread_kind", "source"):
+        if key not in entry:
+            raise GridError(f"config key {where!r} needs {key!r}")
+    if not _is_number(entry["mean"]):
+        raise GridError(f"config key '{where}.mean' must be a number, got {entry['mean']!r}")
+    kind = entry["spread_kind"]
+    if kind not in SPREAD_KINDS:
+        raise GridError(f"config key '{where}.spread_kind' must be one of {', '.join(SPREAD_KINDS)}, got {kind!r}")
+    spread = entry.get("spread")
+    if kind == "none" and spread is not None:
+        raise GridError(f"config key '{where}': spread_kind none takes no spread (got {spread!r})")
+    # A spread of a kind the paper reports may still be left out (null) where it was not transcribed.
+    if spread is not None and (not _is_number(spread) or spread < 0):
+        raise GridError(f"config key '{where}.spread' must be a number >= 0 or null, got {spread!r}")
+    n = entry.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise GridError(f"config key '{where}.n' (the paper's trials) must be an integer >= 1, got {n!r}")
+    for key in ("metric", "source"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise GridError(f"config key '{where}.{key}' must be a non-empty string")
+    return {"metric": entry["metric"], "mean": entry["mean"], "spread": spread, "spread_kind": kind, "n": n,
+            "source": entry["source"], "note": entry.get("note", "")}
+
+
+def _metric_values(modality: str) -> list[str]:
+    names: list[str] = []
+    for entry in registry.entries("metric"):
+        if entry.target.modality == modality:
+            names += [value for value in entry.target.values if value not in names]
+    return names
+
+
+def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """Per cell of the grid (``cell_of``) with published numbers, its entries in config order, each
+    with its ``entry`` index; raises GridError for an entry that is malformed, matches no cell of
+    the grid, or names a score that no metric of its cells computes."""
+    entries = config.get("published") or []
+    if not isinstance(entries, list):
+        raise GridError("config key 'published' must be a list of entries")
+    studies = list(studies_of(config))
+    result: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for index, entry in enumerate(entries):
+        where = f"published[{index}]"
+        checked = _check_published_entry(entry, where, studies) | {"entry": index}
+        rule = {key: entry[key] for key in PUBLISHED_RULE_KEYS if key in entry}
+        matched: dict[tuple[str, ...], Run] = {}
+        for run in grid.runs.values():
+            c = run.config
+            for study in run.studies:
+                cell = {"study": study, "dataset": c.dataset, "architecture": c.architecture,
+                        "objective": c.objective, "regulariser": c.regulariser, "seed": c.seed}
+                if matches(rule, cell):
+                    matched.setdefault(cell_of(run), run)
+        if not matched:
+            raise GridError(f"config key {where!r} ({_describe(rule)}) matches no cell of the grid")
+        for key, run in matched.items():
+            known = _metric_values(run.modality)
+            if checked["metric"] not in known:
+                raise GridError(
+                    f"config key '{where}.metric': no metric for dataset {run.config.dataset!r} computes "
+                    f"{checked['metric']!r}; its scores are {', '.join(known)}"
+                )
+            result.setdefault(key, []).append(dict(checked))
+    return result
+
+
+def _describe(rule: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in rule.items())
+
+
+def published_rows(config: dict[str, Any], grid: Grid) -> list[dict[str, Any]]:
+    """The published numbers as a tidy table, one row per cell and entry: the cell's coordinates
+    (``CELL_KEYS``, as in summary.csv) then the entry's fields; plain JSON, to hand to the tables."""
+    return [dict(zip(CELL_KEYS, cell)) | entry
+            for cell, entries in published_by_cell(config, grid).items() for entry in entries]
 
 
 # --- From a run to a command line -----------------------------------------------------------------

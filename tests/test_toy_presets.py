@@ -1,0 +1,68 @@
+"""The toy-table presets set up what their papers ran: data, networks, batches, budget, metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from snakemake.utils import validate
+
+from benchsuite import registry
+from benchsuite.grid import evaluation_arguments, expand, published_rows
+from benchsuite.train import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def preset(name: str) -> dict:
+    config = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+def test_pacgan_cells_follow_the_reference_code():
+    config = preset("pacgan-toys")
+    grid = expand(config, base=ROOT)
+    assert len(grid) == 3 * 2 * 10
+    for run in grid.runs.values():
+        c = run.config
+        m = c.regulariser_options.get("pack", {}).get("m", 1)
+        assert c.batch_size == 100 * m  # batches of 100 packs
+        assert (c.steps, c.z_dim, c.lr_g, c.lr_d, c.beta1, c.objective) == (400_000, 2, 1e-4, 1e-4, 0.8, "nonsaturating")
+        options = c.architecture_options
+        assert (options["g_width"], options["g_depth"], options["g_batch_norm"]) == (400, 4, True)
+        assert (options["d_width"], options["d_depth"], options["d_maxout"], options["init_std"]) == (200, 3, 5, 0.02)
+        dataset = registry.get("dataset", c.dataset)(**c.dataset_options)
+        assert dataset.std == (0.01 if c.dataset == "ring8" else 0.05)
+        if c.dataset == "ring8":
+            assert float(dataset.centres.norm(dim=1).max()) == pytest.approx(1.0)
+    assert {run.config.regulariser_options.get("pack", {}).get("m", 1) for run in grid.runs.values()} == {1, 2, 4}
+    for arguments in evaluation_arguments(config, grid).values():
+        assert "--samples 2500" in arguments and "modes.min_samples=1" in arguments
+    assert {(row["dataset"], row["regulariser"], row["metric"]) for row in published_rows(config, grid)} == {
+        ("ring8", "none", "modes_covered"), ("grid25", "none", "modes_covered")}
+
+
+def test_pacgan_discriminator_takes_packs_of_two_dimensional_samples():
+    config = preset("pacgan-toys")
+    runs = [run for run in expand(config, base=ROOT).runs.values() if run.config.seed == 0 and run.config.dataset == "ring8"]
+    for run in runs:
+        m = run.config.regulariser_options.get("pack", {}).get("m", 1)
+        setup = build(run.config, torch.device("cpu"))
+        first = next(p for name, p in setup.discriminator.named_parameters() if name.endswith("weight"))
+        assert first.shape == (200 * 5, 2 * m)
+
+
+def test_veegan_is_the_gan_baseline_on_both_mixtures():
+    config = preset("veegan-toys")
+    grid = expand(config, base=ROOT)
+    assert {run.config.dataset for run in grid.runs.values()} == {"ring8", "grid25"}
+    for run in grid.runs.values():
+        c = run.config
+        assert (c.objective, c.regulariser, c.batch_size, c.z_dim, c.steps) == ("nonsaturating", "none", 512, 256, 25_000)
+        dataset = registry.get("dataset", c.dataset)(**c.dataset_options)
+        assert dataset.std == (0.02 if c.dataset == "ring8" else 0.05)
+    assert {(row["metric"], row["mean"]) for row in published_rows(config, grid)} == {
+        ("modes_covered", 1), ("high_quality", 0.993)}
