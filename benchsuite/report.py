@@ -638,6 +638,17 @@ def _saturation(logs: dict[str, tuple[str, pd.DataFrame]], hue: str, counts: dic
 # --- The page -------------------------------------------------------------------------------------
 
 
+# --- Probes (benchsuite/probes draws the figures; one figure per probe) -----------------------------
+
+
+def probe_figures(report: Report, root: str | Path) -> list[Figure]:
+    from benchsuite.probes._figures import report_figures
+
+    made = [Figure(_slug(f["slug"]), f["title"], f["caption"], f["png"]) for f in report_figures(root)]
+    report.figures.extend(made)
+    return made
+
+
 def load_grid_config(value: str | None) -> dict[str, Any] | None:
     """The pipeline config from inline JSON or a YAML/JSON file; None when not given."""
     if not value:
@@ -661,8 +672,9 @@ def load_grid_config(value: str | None) -> dict[str, Any] | None:
 
 def build(tables: str | Path, out: str | Path, figures: str | Path | None = None,
           grid_config: dict[str, Any] | None = None, title: str | None = None,
-          template: str | Path | None = None) -> Path:
-    """Render the report from the tables in ``tables`` into ``out``; returns the path written."""
+          template: str | Path | None = None, probes: str | Path | None = None) -> Path:
+    """Render the report from the tables in ``tables`` into ``out``; returns the path written.
+    ``probes``: a directory of probe directories (benchsuite probe) for the Probes section."""
     import jinja2
 
     template = Path(template) if template else TEMPLATE
@@ -682,6 +694,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),
         "failures": report.failures(),
+        "probes": probe_figures(report, probes) if probes else [],
     }
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent),
                                      autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -29,6 +29,8 @@ rule report:
         runs=rules.aggregate.output.runs,
         summary=rules.aggregate.output.summary,
         template=os.path.join(BASEDIR, "report", "report.html.j2"),
+        # Probes (rules/probes.smk): their records, so that the report waits for every probe.
+        probes=PROBE_RECORDS,
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),
         figures=report(
@@ -44,9 +46,10 @@ rule report:
     params:
         cli=CLI,
         config=json.dumps(config, sort_keys=True),
+        probes=f"--probes {shlex.quote(PROBES)}" if PROBE_JOBS else "",
     conda:
         "../envs/report.yaml"
     # The report's path goes to the terminal; everything else to the log.
     shell:
         "{params.cli} report --tables {TABLES} --out {output.html} --figures {output.figures} "
-        "--template {input.template:q} --grid-config {params.config:q} 2> {log} | tee -a {log}"
+        "--template {input.template:q} --grid-config {params.config:q} {params.probes} 2> {log} | tee -a {log}"
