@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,3 +209,47 @@ def test_the_report_has_a_probes_section(tmp_path):
     assert (tmp_path / "figures" / "probe-dirac.png").read_bytes().startswith(b"\x89PNG")
     without = build(tables, tmp_path / "plain.html").read_text()
     assert '<section id="probes">' not in without
+
+
+# --- The pipeline's probe jobs ---------------------------------------------------------------------
+
+
+PIPELINE = {"datasets": ["ring8"], "architectures": ["mlp"], "objectives": ["minimax", "wgan"],
+            "regularisers": ["none", "default"], "seeds": [0, 1]}
+
+
+def test_probe_jobs_cover_every_objective_and_regulariser_pair_of_the_grid():
+    from benchsuite.budget import Budget
+    from benchsuite.grid import expand
+    from benchsuite.probes._pipeline import probe_jobs
+
+    config = PIPELINE | {"probes": ["dirac", "saturation"]}
+    jobs = probe_jobs(config, expand(config))
+    assert len(jobs) == 2 * 4 * 2
+    assert "dirac/wgan/default/s1" in jobs and "saturation/minimax/none/s0" in jobs
+    assert jobs["dirac/wgan/default/s1"].arguments == ["dirac", "--objective", "wgan", "--regulariser", "default",
+                                                       "--seed", "1"]
+    assert len(probe_jobs(config, expand(config), budget=Budget(seeds=1))) == 2 * 4
+    assert probe_jobs(PIPELINE, expand(PIPELINE)) == {}
+
+
+@pytest.mark.parametrize("probes, message", [
+    (["satruation"], "config key 'probes[0]': unknown probe 'satruation'. Did you mean 'saturation'?"),
+    (["dirac", "dirac"], "lists a probe twice"),
+])
+def test_a_bad_probes_list_fails_naming_the_key(probes, message):
+    from benchsuite.grid import GridError, expand
+    from benchsuite.probes._pipeline import probe_jobs
+
+    with pytest.raises(GridError, match=re.escape(message)):
+        probe_jobs(PIPELINE | {"probes": probes}, expand(PIPELINE))
+
+
+def test_the_schema_knows_the_probes_key():
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[1] / "config" / "schema.yaml").read_text())
+    jsonschema.validate({"probes": ["dirac"]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"probes": "dirac"}, schema)
