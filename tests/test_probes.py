@@ -231,6 +231,17 @@ def test_probe_jobs_cover_every_objective_and_regulariser_pair_of_the_grid():
                                                        "--seed", "1"]
     assert len(probe_jobs(config, expand(config), budget=Budget(seeds=1))) == 2 * 4
     assert probe_jobs(PIPELINE, expand(PIPELINE)) == {}
+    # A plugin of the config is loaded by every probe job too: it may define the probe or the method.
+    plugin = str(Path(__file__).parent / "plugins" / "tempered_discriminator.py")
+    with_plugin = config | {"plugins": [plugin]}
+    assert jobs_of(with_plugin)["dirac/wgan/default/s1"].arguments[-2:] == ["--plugin", plugin]
+
+
+def jobs_of(config):
+    from benchsuite.grid import expand
+    from benchsuite.probes._pipeline import probe_jobs
+
+    return probe_jobs(config, expand(config))
 
 
 @pytest.mark.parametrize("probes, message", [
@@ -253,3 +264,30 @@ def test_the_schema_knows_the_probes_key():
     jsonschema.validate({"probes": ["dirac"]}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"probes": "dirac"}, schema)
+
+
+def test_a_plugin_file_adds_a_probe(tmp_path):
+    """A user's probe is one file: it subclasses Probe, registers itself and is run by name."""
+    plugin = tmp_path / "my_probe.py"
+    plugin.write_text(
+        "from benchsuite.probes._base import Measurement, Probe\n"
+        "from benchsuite.registry import register\n"
+        "from benchsuite.train import build\n\n\n"
+        "@register('probe', 'plugin-test-probe')\n"
+        "class ParameterCount(Probe):\n"
+        "    '''How many parameters the method's discriminator has.'''\n\n"
+        "    source = 'a test'\n\n"
+        "    def measure(self, target):\n"
+        "        setup = build(self.config(target), target.device)\n"
+        "        return [Measurement(0, 'd_parameters', sum(p.numel() for p in setup.discriminator.parameters()))]\n"
+    )
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "benchsuite.cli", "probe", "plugin-test-probe", "--plugin", str(plugin),
+                           "--objective", "nonsaturating", "--regulariser", "sn", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out / "probe.csv")
+    assert table["metric"].tolist() == ["d_parameters"] and table["value"].iloc[0] > 0
+    listed = subprocess.run([sys.executable, "-m", "benchsuite.cli", "list", "probe", "--plugin", str(plugin)],
+                            capture_output=True, text=True)
+    assert "plugin-test-probe" in listed.stdout and "saturation" in listed.stdout

@@ -18,6 +18,7 @@ class ProbeJob:
     objective: str
     regulariser: str
     seed: int
+    plugins: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -26,8 +27,10 @@ class ProbeJob:
 
     @property
     def arguments(self) -> list[str]:
-        return [self.probe, "--objective", self.objective, "--regulariser", self.regulariser,
-                "--seed", str(self.seed)]
+        words = [self.probe, "--objective", self.objective, "--regulariser", self.regulariser, "--seed", str(self.seed)]
+        for plugin in self.plugins:
+            words += ["--plugin", plugin]
+        return words
 
 
 def probe_jobs(config: dict[str, Any], grid: Grid, budget: Budget | None = None) -> dict[str, ProbeJob]:
@@ -42,6 +45,7 @@ def probe_jobs(config: dict[str, Any], grid: Grid, budget: Budget | None = None)
         raise GridError(f"config key 'probes' lists a probe twice: {names}")
     seeds = (budget or Budget()).first_seeds(parse_seeds(config.get("seeds", [0]), "seeds"))
     pairs = list(dict.fromkeys((run.config.objective, run.config.regulariser) for run in grid.runs.values()))
-    jobs = [ProbeJob(name, objective, regulariser, seed)
+    plugins = tuple(str(path) for path in (config.get("plugins") or []))
+    jobs = [ProbeJob(name, objective, regulariser, seed, plugins)
             for name in names for objective, regulariser in pairs for seed in seeds]
     return {job.name: job for job in jobs}
