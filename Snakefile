@@ -26,6 +26,7 @@ validate(config, "config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/reference.smk"
+include: "rules/probes.smk"
 include: "rules/report.smk"
 
 

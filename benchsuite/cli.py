@@ -1,4 +1,4 @@
-"""The ``benchsuite`` command: list, train, evaluate (and the pipeline's aggregate and report)."""
+"""The ``benchsuite`` command: list, train, evaluate, probe (and the pipeline's aggregate and report)."""
 
 from __future__ import annotations
 
@@ -299,6 +299,31 @@ def train_extractor_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- probe ----------------------------------------------------------------------------------------
+
+
+@command("probe")
+def probe_command(args: argparse.Namespace) -> int:
+    from benchsuite.config import parse_value
+    from benchsuite.probes._base import run
+
+    _load_plugins_from(args)
+    options = {}
+    for assignment in args.set or []:
+        key, sep, text = assignment.partition("=")
+        if not sep:
+            raise ConfigError(f"--set for probe expects OPTION=value (an option of the probe), got {assignment!r}")
+        options[key.strip()] = parse_value(text)
+    record = run(args.name, args.objective, args.regulariser, args.out, dataset=args.dataset, from_run=args.from_run,
+                 seed=args.seed, device=args.device, options=options, force=args.force)
+    if record.get("already_finished"):
+        print(f"probe {args.name} {args.objective} x {args.regulariser}: already finished in {args.out}; "
+              "nothing to do (use --force to rerun)")
+    else:
+        print(f"probe {args.name} {args.objective} x {args.regulariser}: {json.dumps(record['summary'])} -> {args.out}")
+    return 0
+
+
 # --- aggregate and report (the pipeline's last two steps) -----------------------------------------
 
 
@@ -355,7 +380,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.figures:
         check_writable(args.figures, "--figures", directory=True)
     out = build(args.tables, args.out, figures=args.figures, grid_config=load_grid_config(args.grid_config),
-                title=args.title, template=args.template)
+                title=args.title, template=args.template, probes=args.probes)
     print(f"report: {out.resolve()}")
     return 0
 
@@ -416,6 +441,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="where image datasets live")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("probe", help="run a textbook experiment (a probe) against an objective and a regulariser")
+    p.add_argument("name", metavar="NAME", help="the probe (benchsuite list probe)")
+    p.add_argument("--objective", required=True)
+    p.add_argument("--regulariser", default="none", help="a name, names joined by '+', 'none' or 'default'")
+    p.add_argument("--dataset", help="the data the probe's networks see (default: the probe's own)")
+    p.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                   help="probe the generator of this finished run (probes that take a trained generator)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="directory for probe.csv, probe.png and probe.json")
+    p.add_argument("--set", action="append", metavar="OPTION=VALUE", help="an option of the probe, e.g. d_steps=300")
+    p.add_argument("--plugin", action="append", help="a component file of your own to load first")
+    p.add_argument("--force", action="store_true", help="move a finished probe directory aside and rerun")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when present)")
+
     p = sub.add_parser("aggregate", help="run directories -> tables/runs.csv and tables/summary.csv")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to include (default: every run under --runs)")
     p.add_argument("--runs", default="results/runs", help="where to look for runs when none are named")
@@ -440,6 +479,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--grid-config", help="the pipeline config to show (a YAML or JSON file, or inline JSON)")
     p.add_argument("--title", help="title of the page (default: the config's report.title)")
     p.add_argument("--template", help="the Jinja2 template (default: report/report.html.j2 of the source tree)")
+    p.add_argument("--probes", help="a directory of probe directories (benchsuite probe) for the Probes section")
     return main
 
 

@@ -52,7 +52,12 @@ def render(figure: Any, slug: str, title: str, caption: str) -> Figure:
     # No date or software tag in the file: the same figure gives the same bytes.
     figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
-    return Figure(re.sub(r"[^A-Za-z0-9_.-]+", "-", slug).strip("-").lower(), title, caption, buffer.getvalue())
+    return Figure(file_slug(slug), title, caption, buffer.getvalue())
+
+
+def file_slug(text: str) -> str:
+    """A figure's name as a file name: letters, digits, '_', '.' and '-' only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-").lower()
 
 
 def seeds_phrase(counts: list[int]) -> str:

@@ -1,4 +1,4 @@
-"""One registry for every kind of component: objectives, regularisers, architectures, datasets, metrics.
+"""One registry for every kind of component: objectives, regularisers, architectures, datasets, metrics, probes.
 
 A component registers itself with ``@register(kind, name)``; the suite finds the built-in ones by
 importing their subpackages, and a user's own file through ``plugins:`` in a config (a path) or the
@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 from benchsuite.errors import ConfigError
 
-KINDS = ("objective", "regulariser", "architecture", "dataset", "metric")
+KINDS = ("objective", "regulariser", "architecture", "dataset", "metric", "probe")
 
 # Names become path segments and Snakemake wildcards; "+" joins regularisers ("sn+r1").
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -31,6 +31,7 @@ _BUILTIN_PACKAGES = {
     "architecture": "benchsuite.architectures",
     "dataset": "benchsuite.datasets",
     "metric": "benchsuite.metrics",
+    "probe": "benchsuite.probes",
 }
 
 

@@ -36,7 +36,7 @@ from benchsuite import spec as regulariser_spec
 from benchsuite.aggregate import DEFAULT_VARIANT, read_tables
 from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
-from benchsuite.figures import Figure, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
+from benchsuite.figures import Figure, file_slug, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
 from benchsuite.io import write_bytes, write_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
@@ -536,6 +536,17 @@ def _saturation_table(lines: pd.DataFrame) -> list[dict[str, Any]]:
 # --- The page -------------------------------------------------------------------------------------
 
 
+# --- Probes (benchsuite/probes draws the figures; one figure per probe) -----------------------------
+
+
+def probe_figures(report: Report, root: str | Path) -> list[Figure]:
+    from benchsuite.probes._figures import report_figures
+
+    made = [Figure(file_slug(f["slug"]), f["title"], f["caption"], f["png"]) for f in report_figures(root)]
+    report.figures.extend(made)
+    return made
+
+
 def load_grid_config(value: str | None) -> dict[str, Any] | None:
     """The pipeline config from inline JSON or a YAML/JSON file; None when not given."""
     if not value:
@@ -562,8 +573,9 @@ def load_grid_config(value: str | None) -> dict[str, Any] | None:
 
 def build(tables: str | Path, out: str | Path, figures: str | Path | None = None,
           grid_config: dict[str, Any] | None = None, title: str | None = None,
-          template: str | Path | None = None) -> Path:
-    """Render the report from the tables in ``tables`` into ``out``; returns the path written."""
+          template: str | Path | None = None, probes: str | Path | None = None) -> Path:
+    """Render the report from the tables in ``tables`` into ``out``; returns the path written.
+    ``probes``: a directory of probe directories (benchsuite probe) for the Probes section."""
     import jinja2
 
     template = Path(template) if template else TEMPLATE
@@ -591,6 +603,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),
         "failures": report.failures(),
+        "probes": probe_figures(report, probes) if probes else [],
     }
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template.parent),
                                      autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -34,6 +34,8 @@ rule report:
         summary=rules.aggregate.output.summary,
         curves=rules.aggregate.output.curves,
         template=os.path.join(BASEDIR, "report", "report.html.j2"),
+        # Probes (rules/probes.smk): their records, so that the report waits for every probe.
+        probes=PROBE_RECORDS,
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),
         figures=report(
@@ -50,9 +52,10 @@ rule report:
         cli=CLI,
         tables=TABLES,
         config=json.dumps(config, sort_keys=True),
+        probes=f"--probes {shlex.quote(PROBES)}" if PROBE_JOBS else "",
     conda:
         "../envs/report.yaml"
     # The report's path goes to the terminal; everything else to the log.
     shell:
         "{params.cli} report --tables {params.tables:q} --out {output.html:q} --figures {output.figures:q} "
-        "--template {input.template:q} --grid-config {params.config:q} 2> {log:q} | tee -a {log:q}"
+        "--template {input.template:q} --grid-config {params.config:q} {params.probes} 2> {log:q} | tee -a {log:q}"

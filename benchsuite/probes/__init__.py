@@ -1,0 +1,1 @@
+"""Probes: textbook experiments run against an objective and a regulariser (one file each)."""
