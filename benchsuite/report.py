@@ -148,6 +148,7 @@ class Report:
                 "torch": versions.get("torch"),
                 "numpy": versions.get("numpy"),
                 "device": record.get("gpu") or record.get("device"),
+                "cpu": record.get("cpu") or "not recorded",
                 "threads": record.get("torch_threads"),
                 "platform": record.get("platform"),
                 "commit": (git.get("commit") or "")[:12] + (" (with local changes)" if git.get("dirty") else ""),

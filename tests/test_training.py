@@ -351,3 +351,10 @@ def test_compiled_training_runs_when_inductor_works_here(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["compile"] is True
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert "0.0.weight" in state["generator"]  # the checkpoint keeps the plain module's names
+
+
+def test_provenance_names_the_cpu_model(tmp_path):
+    # Bit-identity holds on one machine, not across CPU models: the provenance says which CPU ran.
+    train(tiny_config(), tmp_path, device="cpu", progress=False)
+    recorded = json.loads((tmp_path / "provenance.json").read_text())
+    assert recorded["cpu"] == provenance.cpu_model() and recorded["cpu"] not in ("", None)
