@@ -267,24 +267,31 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def option_assignments(assignments: list[str] | None, what: str) -> dict[str, Any]:
+    """``--set OPTION=value`` options of one component, values parsed as ``train --set`` parses them."""
+    from benchsuite.config import parse_value
+
+    options = {}
+    for assignment in assignments or []:
+        key, sep, text = assignment.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects OPTION=value ({what}), got {assignment!r}")
+        options[key.strip()] = parse_value(text)
+    return options
+
+
 # --- train-extractor ------------------------------------------------------------------------------
 
 
 @command("train-extractor")
 def train_extractor_command(args: argparse.Namespace) -> int:
-    from benchsuite.config import parse_value
     from benchsuite.datasets._image import ImageDataset
     from benchsuite.metrics.extractors import read_classifier, train_classifier
     from benchsuite.device import pick_device
 
     check_device(args.device)
     _load_plugins_from(args)
-    options = {}
-    for assignment in args.set or []:
-        key, sep, text = assignment.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects OPTION=value (a dataset option), got {assignment!r}")
-        options[key.strip().removeprefix("dataset.")] = parse_value(text)
+    options = {key.removeprefix("dataset."): value for key, value in option_assignments(args.set, "a dataset option").items()}
     dataset = registry.get("dataset", args.dataset)(root=args.data_root, **options)
     if not isinstance(dataset, ImageDataset):
         raise ConfigError(f"dataset {args.dataset!r} is not an image dataset; the classifier extractor scores images")
@@ -304,16 +311,10 @@ def train_extractor_command(args: argparse.Namespace) -> int:
 
 @command("probe")
 def probe_command(args: argparse.Namespace) -> int:
-    from benchsuite.config import parse_value
     from benchsuite.probes._base import run
 
     _load_plugins_from(args)
-    options = {}
-    for assignment in args.set or []:
-        key, sep, text = assignment.partition("=")
-        if not sep:
-            raise ConfigError(f"--set for probe expects OPTION=value (an option of the probe), got {assignment!r}")
-        options[key.strip()] = parse_value(text)
+    options = option_assignments(args.set, "an option of the probe")
     record = run(args.name, args.objective, args.regulariser, args.out, dataset=args.dataset, from_run=args.from_run,
                  seed=args.seed, device=args.device, options=options, force=args.force)
     if record.get("already_finished"):

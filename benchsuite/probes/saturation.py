@@ -37,7 +37,6 @@ class Saturation(Probe):
     source = "Arjovsky & Bottou 2017, Towards Principled Methods for Training GANs, Fig. 2"
 
     def measure(self, target: Target) -> list[Measurement]:
-        settings = self.settings
         noise = torch.Generator(device=target.device)
 
         def grad_norm_g(setup, step, rng):
