@@ -413,7 +413,8 @@ def _metric_values(modality: str) -> list[str]:
     names: list[str] = []
     for entry in registry.entries("metric"):
         if entry.target.modality == modality:
-            names += [value for value in entry.target.values if value not in names]
+            # What a metric declares is what it computes (the columns of runs.csv).
+            names += [value for value in entry.target.declares if value not in names]
     return names
 
 

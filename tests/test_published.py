@@ -125,5 +125,5 @@ def test_the_toy_metric_declares_the_scores_it_computes():
     dataset = registry.get("dataset", "ring8")()
     metric = registry.get("metric", "modes")()
     scores = metric.compute(dataset.sample(100, torch.Generator().manual_seed(0)), dataset, torch.device("cpu"))
-    assert set(scores) == set(metric.values)
-    assert set(mode_counts(torch.tensor([0, 1, 1]), 4)) == set(registry.get("metric", "stacked-modes").values)
+    assert set(scores) == set(metric.declares)
+    assert set(mode_counts(torch.tensor([0, 1, 1]), 4)) == set(registry.get("metric", "stacked-modes").declares)

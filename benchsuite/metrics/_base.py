@@ -54,9 +54,6 @@ class Metric(Component):
 
     modality: ClassVar[str] = "toy"
     declares: ClassVar[dict[str, Declaration]] = {}
-    # The names of the scores ``compute`` returns (columns of runs.csv), so that a config naming a
-    # score (a preset's published numbers) is checked before any job.
-    values: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def kind(cls) -> str:

@@ -172,8 +172,6 @@ class Fidelity(Metric):
     """FID, IS, KID, precision/recall (torch-fidelity) and density/coverage (Naeem et al. 2020) on extractor features."""
 
     modality: ClassVar[str] = "image"
-    values: ClassVar[tuple[str, ...]] = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall",
-                                         "density", "coverage")
     options: ClassVar[dict[str, Any]] = {
         "extractor": "auto",  # "auto" (the dataset's default), "classifier" or "inception-v3-compat"
         "inception_weights": "",  # a local Inception weights file; "" looks in torch.hub's cache, then downloads

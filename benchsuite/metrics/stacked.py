@@ -62,7 +62,6 @@ class StackedModes(Metric):
     """Modes covered out of 1,000 and KL to uniform on stacked digits (Metz et al. 2017; Srivastava et al. 2017)."""
 
     modality: ClassVar[str] = "image"
-    values: ClassVar[tuple[str, ...]] = ("modes_covered", "modes_total", "mode_kl", "mode_kl_max")
     options: ClassVar[dict[str, Any]] = {"min_samples": 1, "batch_size": 500}
     declares: ClassVar[dict[str, Declaration]] = {
         "modes_covered": Declaration("modes covered", better="higher", headline=1),

@@ -52,7 +52,6 @@ class ModeCoverage(Metric):
     """Modes covered, share of samples within 3 sigma of a mode, KL(mode histogram || uniform)."""
 
     modality: ClassVar[str] = "toy"
-    values: ClassVar[tuple[str, ...]] = ("modes_covered", "modes_total", "high_quality", "mode_kl", "mode_kl_max")
     options: ClassVar[dict[str, Any]] = {"sigmas": 3.0, "min_samples": 20}
     declares: ClassVar[dict[str, Declaration]] = {
         "modes_covered": Declaration("modes covered", better="higher", headline=1),
