@@ -210,14 +210,19 @@ def performance_profile(profiles: pd.DataFrame, tasks: dict[str, int], seeds: st
     common 0-1 scale, with its stratified bootstrap band.
 
     ``profiles``: ``method``, ``tau``, ``share``, ``low``, ``high`` (NaN bands where a dataset has one
-    run); ``tasks``: how many datasets stand behind each method; ``seeds``: the seeds phrase.
+    run); ``tasks``: how many datasets stand behind each method, in the legend's order; ``seeds``: the
+    seeds phrase.
     """
+    import seaborn as sns
+
     if profiles.empty:
         return None
     plt = pyplot()
-    methods = list(dict.fromkeys(profiles["method"]))
+    methods = list(tasks)
+    # Twenty distinct colours before falling back to a continuous palette: a grid compares many methods.
+    colours = sns.color_palette("tab20", len(methods)) if 10 < len(methods) <= 20 else palette(len(methods))
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    for colour, method in zip(palette(len(methods)), methods):
+    for colour, method in zip(colours, methods):
         line = profiles[profiles["method"] == method]
         ax.plot(line["tau"], line["share"], color=colour, lw=1.4, drawstyle="steps-post",
                 label=f"{method} ({tasks[method]} dataset{'s' if tasks[method] != 1 else ''})")

@@ -242,7 +242,7 @@ class Report:
         completed = self.runs[self.runs["status"] == "completed"]
         # A method across datasets pools its variants, unless one dataset trains it under several.
         several = completed.groupby(["dataset", "architecture", "objective", "regulariser"])["variant"].nunique()
-        tasks, used = [], []
+        tasks, named = [], []
         for (dataset, architecture), runs in completed.groupby(["dataset", "architecture"], sort=True):
             ranked = [m for m in self.headline_metrics(dataset)
                       if m in runs and self._better(dataset, m) in ("higher", "lower")]
@@ -253,18 +253,21 @@ class Report:
             values = values.assign(method=[method_label(r) if several[tuple(r[k] for k in several.index.names)] > 1
                                            else method_label(r.drop(labels="variant")) for _, r in values.iterrows()])
             tasks.append((f"{dataset}/{architecture}", self._better(dataset, metric), values))
-            used.append(f"{dataset}/{architecture} ({self.label(metric)})")
+            named.append(f"{dataset}/{architecture} ({self.label(metric)})")
         scores = few_seeds.stack_tasks(tasks)
         if scores.empty:
             return None
+        kept = set(scores["task"])
+        used = [name for (task, _, _), name in zip(tasks, named) if task in kept]
+        flat = [name for (task, _, _), name in zip(tasks, named) if task not in kept]
         confidence = float(settings.get("confidence", 0.95))
         summary, profiles = few_seeds.across_tasks(scores, int(settings.get("bootstrap", 2000)), confidence,
                                                    int(settings.get("seed", 0)))
         counts = [int(n) for n in scores.groupby(["method", "task"]).size()]
+        summary = summary.sort_values("iqm", ascending=False, kind="mergesort")
         figure = self.keep(performance_profile(profiles, dict(zip(summary["method"], summary["tasks"])),
                                                seeds_phrase(counts), confidence))
-        summary = summary.sort_values("iqm", ascending=False, kind="mergesort")
-        return {"tasks": used, "figure": figure, "seeds": seeds_phrase(counts),
+        return {"tasks": used, "flat": flat, "figure": figure, "seeds": seeds_phrase(counts),
                 "rows": [{"method": r["method"], "tasks": int(r["tasks"]), "runs": int(r["runs"]),
                           "iqm": _estimate(r["iqm"], r["iqm_ci_low"], r["iqm_ci_high"])}
                          for _, r in summary.iterrows()]}
