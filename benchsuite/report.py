@@ -2,7 +2,10 @@
 
 Sections: what ran (studies, seeds, steps, environment and provenance, the config); a leaderboard
 per dataset (mean and bootstrap interval over seeds, failures, the difference to the baseline, a
-"best" only where the intervals separate it from every other cell); the precision-recall plane
+"best" only where the intervals separate it from every other cell), each followed by the few-seed
+statistics against the baseline (IQM, probability of improvement, the permutation p-value and the
+lowest the seeds allow, the seeds that would separate the two); every method across datasets (IQM
+and performance profiles on scores rescaled per dataset, ``benchsuite.few_seeds``); the precision-recall plane
 (sample quality against mode coverage for the toy mixtures); metric distributions across seeds;
 training curves and gradient-norm diagnostics per objective and per regulariser, gradients on a log
 scale; a sample picture per method; the diverged runs with their reasons. Every figure names the
