@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import special, stats
 
 PERMUTATIONS = 100_000  # exact up to 9 seeds against 9 (48,620 splits); a seeded Monte Carlo test beyond
+PERMUTATION_BATCH = 10_000  # splits evaluated at once: bounds memory with many seeds
 POWER = 0.8  # the power at which seeds_needed separates two methods
 SEEDS_LIMIT = 1000  # beyond this many seeds per method, two methods "cannot be separated"
 PROFILE_THRESHOLDS = np.linspace(0.0, 1.0, 51)
@@ -108,7 +109,7 @@ def permutation_p_value(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) 
         return math.nan
     result = stats.permutation_test((x, y), _difference_of_means, permutation_type="independent",
                                     alternative="two-sided", n_resamples=PERMUTATIONS, vectorized=True, axis=-1,
-                                    rng=rng)
+                                    batch=PERMUTATION_BATCH, rng=rng)
     return float(result.pvalue)
 
 

@@ -65,6 +65,15 @@ def test_the_permutation_test_is_exact():
     assert math.isnan(few_seeds.permutation_p_value(np.array([2.0]), np.array([1.0, 1.5]), rng()))
 
 
+def test_beyond_the_exact_limit_the_permutation_test_samples_splits_reproducibly():
+    # Ten seeds against ten have 184,756 splits, more than the test enumerates: it draws 100,000 of them,
+    # and the observed split counts once (p = 2 (1 + k) / (1 + 100,000) with k random splits as extreme).
+    x, y = np.arange(10.0, 20.0), np.arange(10.0)
+    p = few_seeds.permutation_p_value(x, y, few_seeds.seeded_generator(0, "ten"))
+    assert 2 / 100_001 <= p < 1e-3
+    assert p == few_seeds.permutation_p_value(x, y, few_seeds.seeded_generator(0, "ten"))
+
+
 def test_effect_size_is_the_difference_in_pooled_standard_deviations():
     # Each side has standard deviation 1; the means differ by 2.
     assert few_seeds.effect_size(np.array([1.0, 2, 3]), np.array([3.0, 4, 5])) == pytest.approx(-2.0)
