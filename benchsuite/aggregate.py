@@ -10,10 +10,13 @@ times in seconds.
 ``variant`` is the hash a run id carries when its settings differ from the method's defaults
 (``defaults`` when they do not), so cells set up differently are never pooled. Per row: the number of seeds, how many completed and how
 many diverged; over the seeds that produced a value, n, the mean, the standard deviation (n - 1),
-the median and a percentile bootstrap confidence interval of the mean; and, against the dataset's
-baseline cell of the same architecture (``nonsaturating`` x ``none`` unless told otherwise), the
-difference of means with a bootstrap interval and the two-sided Mann-Whitney U p-value. A diverged
-run has no metric values; it counts in ``diverged``, never as a number.
+the median, a percentile bootstrap confidence interval of the mean, and the interquartile mean with
+its own interval; and, against the dataset's baseline cell of the same architecture
+(``nonsaturating`` x ``none`` unless told otherwise), the difference of means with a bootstrap
+interval, an exact permutation p-value and the lowest p-value the seeds allow, the probability of
+improvement with its interval, Cohen's d and the seeds per method that would separate the two
+(``benchsuite.few_seeds``; docs/pipeline.md describes every column). A diverged run has no metric
+values; it counts in ``diverged``, never as a number.
 
 Each metric's direction (``better``), ``label`` and ``headline`` place come from the declarations
 its metric wrote into ``metrics.json`` beside the values (``benchsuite.metrics._base.Declaration``);
@@ -28,8 +31,8 @@ says how to score the run again.
 interval does not overlap the interval of any other cell; ``tied_with_best`` marks the cells whose
 intervals overlap the leader's (the leader included), i.e. those the seeds cannot tell apart.
 
-Everything here reads JSON and CSV only (no torch), and the bootstrap of each row draws from its
-own generator, seeded from the configured seed and the row's name: the tables are identical however
+Everything here reads JSON and CSV only (no torch), and each resampling statistic of each row draws
+from its own generator, seeded from the configured seed and the row's name: the tables are identical however
 often, in whatever order and with whatever other cells they are rebuilt.
 """
 
@@ -37,15 +40,16 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+from benchsuite import few_seeds
 from benchsuite import spec as regulariser_spec
 from benchsuite.errors import ConfigError
+from benchsuite.few_seeds import seeded_generator
 from benchsuite.io import write_text
 
 COORDINATES = ["dataset", "architecture", "objective", "regulariser", "variant"]
@@ -227,10 +231,6 @@ def collect(run_dirs: Iterable[str | Path], at: str = "last",
 # --- Statistics -----------------------------------------------------------------------------------
 
 
-def _generator(seed: int, name: str) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
 def bootstrap_mean_interval(values: np.ndarray, resamples: int, confidence: float,
                             rng: np.random.Generator) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean; NaN for fewer than two values."""
@@ -256,16 +256,34 @@ def bootstrap_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int, 
     return float(low), float(high)
 
 
-def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value; 1 when every value of both samples is the same."""
-    from scipy.stats import mannwhitneyu
+COMPARISON_COLUMNS = ["delta", "delta_ci_low", "delta_ci_high", "p_value", "p_min", "prob_improvement",
+                      "prob_improvement_ci_low", "prob_improvement_ci_high", "effect_size", "seeds_needed"]
 
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) == 0 or len(b) == 0:
-        return math.nan
-    if np.all(a == a[0]) and np.all(b == a[0]):
-        return 1.0
-    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+def compare_with_baseline(values: np.ndarray, reference: np.ndarray | None, better: str | None, resamples: int,
+                          confidence: float, seed: int, name: str) -> dict[str, Any]:
+    """A cell's comparison columns against its baseline's values (all missing without a baseline):
+    the difference of means with its bootstrap interval, the exact permutation p-value and the
+    lowest one these seeds allow, the probability of improvement with its interval (for a metric
+    with a direction), Cohen's d and the seeds per method that would separate the two."""
+    compared = dict.fromkeys(COMPARISON_COLUMNS, math.nan)
+    compared["seeds_needed"] = None
+    if reference is None:
+        return compared
+    both = len(values) > 0 and len(reference) > 0
+    compared["delta"] = float(values.mean() - reference.mean()) if both else math.nan
+    compared["delta_ci_low"], compared["delta_ci_high"] = bootstrap_difference_interval(
+        values, reference, resamples, confidence, seeded_generator(seed, f"{name}/difference"))
+    compared["p_value"] = few_seeds.permutation_p_value(values, reference, seeded_generator(seed, f"{name}/permutation"))
+    compared["p_min"] = float(few_seeds.smallest_p_value(len(values), len(reference))) if both else math.nan
+    if better in DIRECTIONS and both:
+        compared["prob_improvement"] = float(few_seeds.probability_of_improvement(values, reference, better))
+        compared["prob_improvement_ci_low"], compared["prob_improvement_ci_high"] = (
+            few_seeds.probability_of_improvement_interval(values, reference, better, resamples, confidence,
+                                                          seeded_generator(seed, f"{name}/improvement")))
+    compared["effect_size"] = few_seeds.effect_size(values, reference)
+    compared["seeds_needed"] = few_seeds.seeds_needed(compared["effect_size"], 1 - confidence)
+    return compared
 
 
 def summarise(
@@ -302,8 +320,10 @@ def summarise(
         is_baseline = base_key == key
         for metric in applies[cell["dataset"]]:
             values = pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float)
-            rng = _generator(seed, f"{name}/{metric}")
+            rng = seeded_generator(seed, f"{name}/{metric}")
             low, high = bootstrap_mean_interval(values, resamples, confidence, rng)
+            iqm_low, iqm_high = few_seeds.interquartile_mean_interval(values, resamples, confidence,
+                                                                      seeded_generator(seed, f"{name}/{metric}/iqm"))
             row = {
                 **{c: cell[c] for c in ("dataset", "architecture", "objective", "regulariser")},
                 "regularisers": group["regularisers"].iloc[0],
@@ -321,25 +341,23 @@ def summarise(
                 "median": float(np.median(values)) if len(values) else math.nan,
                 "ci_low": low,
                 "ci_high": high,
+                "iqm": float(few_seeds.interquartile_mean(values)) if len(values) else math.nan,
+                "iqm_ci_low": iqm_low,
+                "iqm_ci_high": iqm_high,
                 "baseline": _cell_name(base_key) if base_key is not None else "",
                 "is_baseline": is_baseline,
             }
+            reference = None
             if base_group is not None and not is_baseline:
                 reference = pd.to_numeric(base_group[metric], errors="coerce").dropna().to_numpy(dtype=float)
-                d_low, d_high = bootstrap_difference_interval(values, reference, resamples, confidence,
-                                                              _generator(seed, f"{name}/{metric}/difference"))
-                row |= {
-                    "delta": float(values.mean() - reference.mean()) if len(values) and len(reference) else math.nan,
-                    "delta_ci_low": d_low,
-                    "delta_ci_high": d_high,
-                    "p_value": mann_whitney(values, reference),
-                }
-            else:
-                row |= {"delta": math.nan, "delta_ci_low": math.nan, "delta_ci_high": math.nan, "p_value": math.nan}
+            row |= compare_with_baseline(values, reference, declarations[metric]["better"], resamples, confidence,
+                                         seed, f"{name}/{metric}")
             rows.append(row)
     summary = pd.DataFrame(rows)
     if summary.empty:
         return summary
+    # Whole seeds, written without a decimal point; empty where the methods cannot be separated.
+    summary["seeds_needed"] = summary["seeds_needed"].astype("Int64")
     return mark_best(summary)
 
 

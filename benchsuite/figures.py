@@ -203,3 +203,40 @@ def training_lines(logs: pd.DataFrame, columns: dict[str, str], log_scale: set[s
     fig.suptitle(f"{title} (median over seeds, band min to max; {seeds})")
     fig.tight_layout()
     return render(fig, slug, title, f"{caption}; {seeds}.")
+
+
+def performance_profile(profiles: pd.DataFrame, tasks: dict[str, int], seeds: str, confidence: float) -> Figure | None:
+    """Performance profiles: per method, the share of its runs scoring above each threshold of the
+    common 0-1 scale, with its stratified bootstrap band.
+
+    ``profiles``: ``method``, ``tau``, ``share``, ``low``, ``high`` (NaN bands where a dataset has one
+    run); ``tasks``: how many datasets stand behind each method, in the legend's order; ``seeds``: the
+    seeds phrase.
+    """
+    import seaborn as sns
+
+    if profiles.empty:
+        return None
+    plt = pyplot()
+    methods = list(tasks)
+    # Twenty distinct colours before falling back to a continuous palette: a grid compares many methods.
+    colours = sns.color_palette("tab20", len(methods)) if 10 < len(methods) <= 20 else palette(len(methods))
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    for colour, method in zip(colours, methods):
+        line = profiles[profiles["method"] == method]
+        ax.plot(line["tau"], line["share"], color=colour, lw=1.4, drawstyle="steps-post",
+                label=f"{method} ({tasks[method]} dataset{'s' if tasks[method] != 1 else ''})")
+        ax.fill_between(line["tau"], line["low"], line["high"], color=colour, alpha=0.15, lw=0, step="post")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("normalised score τ (per dataset: 0 the worst run, 1 the best)")
+    ax.set_ylabel("share of runs scoring above τ")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    title = "performance profiles across datasets"
+    ax.set_title(f"{title}\n{confidence:.0%} stratified bootstrap bands; {seeds}")
+    return render(fig, "performance-profiles", title,
+                  f"A curve further up and to the right is better. Each dataset's headline metric is rescaled "
+                  f"from its worst run (0) to its best (1) over all methods; each dataset weighs the same in a "
+                  f"method's curve. Bands: {confidence:.0%} bootstrap intervals resampling the seeds within each "
+                  f"dataset; diverged runs have no score and are left out ({seeds}).")

@@ -2,7 +2,10 @@
 
 Sections: what ran (studies, seeds, steps, environment and provenance, the config); a leaderboard
 per dataset (mean and bootstrap interval over seeds, failures, the difference to the baseline, a
-"best" only where the intervals separate it from every other cell); the precision-recall plane
+"best" only where the intervals separate it from every other cell), each followed by the few-seed
+statistics against the baseline (IQM, probability of improvement, the permutation p-value and the
+lowest the seeds allow, the seeds that would separate the two); every method across datasets (IQM
+and performance profiles on scores rescaled per dataset, ``benchsuite.few_seeds``); the precision-recall plane
 (sample quality against mode coverage for the toy mixtures); metric distributions across seeds;
 training curves and gradient-norm diagnostics per objective and per regulariser, gradients on a log
 scale; a sample picture per method; the diverged runs with their reasons. Every figure names the
@@ -32,11 +35,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchsuite import few_seeds
 from benchsuite import spec as regulariser_spec
 from benchsuite.aggregate import DEFAULT_VARIANT, read_tables
 from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
-from benchsuite.figures import Figure, file_slug, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
+from benchsuite.figures import (Figure, file_slug, performance_profile, precision_recall_plane, seed_distributions,
+                                seeds_phrase, training_lines)
 from benchsuite.io import write_bytes, write_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
@@ -197,6 +202,7 @@ class Report:
             baseline = rows.loc[rows["is_baseline"].astype(bool)]
             best = [c for c in cells for v in c["values"][:1] if v["best"]]
             boards.append({
+                "comparisons": [self.comparison(rows, metric) for metric in metrics],
                 "dataset": dataset,
                 "metrics": [{"name": m, "label": self.label(m),
                              "better": rows.loc[rows["metric"] == m, "better"].iloc[0] if (rows["metric"] == m).any() else ""}
@@ -207,6 +213,71 @@ class Report:
                 "verdict": _verdict(self.label(first) if first else None, cells, best),
             })
         return boards
+
+    def comparison(self, rows: pd.DataFrame, metric: str) -> dict[str, Any]:
+        """Each method against the baseline on one metric, in the few-seed statistics of summary.csv."""
+        chosen = rows[rows["metric"] == metric]
+        multi_arch = rows["architecture"].nunique() > 1
+        lines = []
+        for _, row in chosen.iterrows():
+            if bool(row["is_baseline"]) or not row["baseline"] or pd.isna(row.get("delta", math.nan)):
+                continue
+            base = chosen[chosen["is_baseline"].astype(bool) & (chosen["architecture"] == row["architecture"])]
+            lines.append({
+                "label": method_label(row, multi_arch),
+                "seeds": f"{int(row['n'])} vs {int(base['n'].iloc[0])}" if len(base) else str(int(row["n"])),
+                "iqm": _estimate(row.get("iqm"), row.get("iqm_ci_low"), row.get("iqm_ci_high")),
+                "improvement": _estimate(row.get("prob_improvement"), row.get("prob_improvement_ci_low"),
+                                         row.get("prob_improvement_ci_high")),
+                "p": "–" if pd.isna(row["p_value"]) else f"{row['p_value']:.2g} (≥ {row['p_min']:.2g})",
+                "effect": _effect_text(row.get("effect_size", math.nan)),
+                "seeds_needed": _seeds_needed_text(row.get("seeds_needed"), row.get("effect_size", math.nan)),
+            })
+        return {"metric": metric, "label": self.label(metric), "rows": lines}
+
+    # Across datasets.
+
+    def across_datasets(self) -> dict[str, Any] | None:
+        """Each method's runs on every (dataset, architecture), scored on one scale by the dataset's
+        first ranked headline metric: an IQM table and performance profiles (``benchsuite.few_seeds``).
+        The intervals follow the pipeline config's ``aggregate`` settings (bootstrap, confidence, seed)."""
+        settings = (self.grid_config or {}).get("aggregate") or {}
+        completed = self.runs[self.runs["status"] == "completed"]
+        # A method across datasets pools its variants, unless one dataset trains it under several.
+        several = completed.groupby(["dataset", "architecture", "objective", "regulariser"])["variant"].nunique()
+        tasks, named = [], []
+        for (dataset, architecture), runs in completed.groupby(["dataset", "architecture"], sort=True):
+            ranked = [m for m in self.headline_metrics(dataset)
+                      if m in runs and self._better(dataset, m) in ("higher", "lower")]
+            if not ranked:
+                continue
+            metric = ranked[0]
+            values = runs.assign(value=pd.to_numeric(runs[metric], errors="coerce")).dropna(subset=["value"])
+            values = values.assign(method=[method_label(r) if several[tuple(r[k] for k in several.index.names)] > 1
+                                           else method_label(r.drop(labels="variant")) for _, r in values.iterrows()])
+            tasks.append((f"{dataset}/{architecture}", self._better(dataset, metric), values))
+            named.append(f"{dataset}/{architecture} ({self.label(metric)})")
+        scores = few_seeds.stack_tasks(tasks)
+        if scores.empty:
+            return None
+        kept = set(scores["task"])
+        used = [name for (task, _, _), name in zip(tasks, named) if task in kept]
+        flat = [name for (task, _, _), name in zip(tasks, named) if task not in kept]
+        confidence = float(settings.get("confidence", 0.95))
+        summary, profiles = few_seeds.across_tasks(scores, int(settings.get("bootstrap", 2000)), confidence,
+                                                   int(settings.get("seed", 0)))
+        counts = [int(n) for n in scores.groupby(["method", "task"]).size()]
+        summary = summary.sort_values("iqm", ascending=False, kind="mergesort")
+        figure = self.keep(performance_profile(profiles, dict(zip(summary["method"], summary["tasks"])),
+                                               seeds_phrase(counts), confidence))
+        return {"tasks": used, "flat": flat, "figure": figure, "seeds": seeds_phrase(counts),
+                "rows": [{"method": r["method"], "tasks": int(r["tasks"]), "runs": int(r["runs"]),
+                          "iqm": _estimate(r["iqm"], r["iqm_ci_low"], r["iqm_ci_high"])}
+                         for _, r in summary.iterrows()]}
+
+    def _better(self, dataset: str, metric: str) -> str:
+        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["metric"] == metric)]
+        return str(rows["better"].iloc[0]) if len(rows) else ""
 
     # The precision-recall plane.
 
@@ -416,6 +487,28 @@ def _value_cell(row: pd.Series | None) -> dict[str, Any]:
             "tied": bool(row["tied_with_best"]), "delta": delta, "p": p}
 
 
+def _estimate(value: Any, low: Any, high: Any) -> str:
+    """A point estimate with its interval, '–' when there is none."""
+    if value is None or pd.isna(value):
+        return "–"
+    interval = f" [{_format(low)}, {_format(high)}]" if not pd.isna(low) else " (one seed)"
+    return _format(value) + interval
+
+
+def _effect_text(effect: float) -> str:
+    if pd.isna(effect):
+        return "–"
+    if math.isinf(effect):
+        return f"{'+' if effect > 0 else '−'}∞ (no spread)"
+    return f"{effect:+.2f}"
+
+
+def _seeds_needed_text(needed: Any, effect: float) -> str:
+    if needed is not None and not pd.isna(needed):
+        return f"{int(needed)} per method"
+    return "–" if pd.isna(effect) else "cannot be separated"
+
+
 def _verdict(metric_label: str | None, cells: list[dict[str, Any]], best: list[dict[str, Any]]) -> str:
     if metric_label is None:
         return "No metric with a known direction: nothing is ranked."
@@ -597,6 +690,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "title": report.title,
         "overview": report.overview(),
         "leaderboards": report.leaderboards(),
+        "across": report.across_datasets(),
         "planes": report.planes(),
         "distributions": report.distributions(),
         "curves": report.metric_curves(),

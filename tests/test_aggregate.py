@@ -16,7 +16,6 @@ from benchsuite.aggregate import (
     bootstrap_mean_interval,
     collect,
     find_run_dirs,
-    mann_whitney,
     summarise,
     write_tables,
 )
@@ -109,6 +108,47 @@ def test_comparison_with_the_baseline(runs_root, tmp_path):
     assert minimax["p_value"] > 0.3
 
 
+def test_few_seed_statistics_against_the_baseline(runs_root, tmp_path):
+    _, summary = tables(runs_root, tmp_path / "tables")
+    r1 = row(summary, "nonsaturating", "r1", "high_quality")
+    # Five seeds: the interquartile mean drops the lowest and the highest.
+    assert r1["iqm"] == pytest.approx(np.mean(sorted(R1_HQ)[1:4]))
+    assert r1["iqm_ci_low"] <= r1["iqm"] <= r1["iqm_ci_high"]
+    # Every r1 seed beats every baseline seed; with 5 against 5 the exact test can reach 2 / C(10, 5).
+    assert (r1["prob_improvement"], r1["prob_improvement_ci_low"], r1["prob_improvement_ci_high"]) == (1, 1, 1)
+    assert r1["p_min"] == pytest.approx(2 / 252)
+    pooled = np.sqrt((np.var(R1_HQ, ddof=1) + np.var(BASELINE_HQ, ddof=1)) / 2)
+    assert r1["effect_size"] == pytest.approx((np.mean(R1_HQ) - np.mean(BASELINE_HQ)) / pooled)
+    assert r1["seeds_needed"] == 4  # the effect is huge; four seeds a side is where p can reach 0.05
+    minimax = row(summary, "minimax", "default", "high_quality")
+    won = np.mean([(a > b) + 0.5 * (a == b) for a in MINIMAX_HQ for b in BASELINE_HQ])
+    assert minimax["prob_improvement"] == pytest.approx(won)
+    assert minimax["prob_improvement_ci_low"] <= won <= minimax["prob_improvement_ci_high"]
+    # Both average 0.11: no effect, and no number of seeds would separate them.
+    assert minimax["effect_size"] == pytest.approx(0, abs=1e-9) and pd.isna(minimax["seeds_needed"])
+    base = row(summary, "nonsaturating", "none", "high_quality")
+    assert bool(base["is_baseline"]) and np.isnan(base["prob_improvement"]) and pd.isna(base["seeds_needed"])
+    # Where lower is better, r1's higher values never improve on the baseline; the test does not care.
+    _, lower = tables(runs_root, tmp_path / "lower", better={"high_quality": "lower"})
+    flipped = row(lower, "nonsaturating", "r1", "high_quality")
+    assert flipped["prob_improvement"] == 0
+    assert flipped["p_value"] == r1["p_value"] and flipped["seeds_needed"] == 4
+
+
+def test_summary_loads_in_one_call_with_every_column_documented(runs_root, tmp_path):
+    write_tables(find_run_dirs(runs_root), tmp_path / "tables", resamples=200)
+    summary = pd.read_csv(tmp_path / "tables" / "summary.csv")
+    for column in ("iqm", "iqm_ci_low", "iqm_ci_high", "p_value", "p_min", "prob_improvement",
+                   "prob_improvement_ci_low", "prob_improvement_ci_high", "effect_size", "seeds_needed"):
+        assert pd.api.types.is_numeric_dtype(summary[column]), column
+    # Whole seeds are written as integers, and missing where nothing can be said.
+    text = (tmp_path / "tables" / "summary.csv").read_text()
+    assert ",4," in text or ",4\n" in text
+    documented = (Path(__file__).resolve().parent.parent / "docs" / "pipeline.md").read_text()
+    for column in summary.columns:
+        assert f"`{column}`" in documented, f"summary.csv column {column} is not described in docs/pipeline.md"
+
+
 def test_best_only_where_the_intervals_separate(runs_root, tmp_path):
     _, summary = tables(runs_root, tmp_path / "tables")
     quality = summary[summary["metric"] == "high_quality"].set_index(["objective", "regulariser"])
@@ -185,8 +225,6 @@ def test_statistics_helpers():
     assert low < 10 < high and high - low < 0.4
     low, high = bootstrap_difference_interval(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0, 3.0]), 500, 0.95, rng)
     assert 2 <= low <= 4 <= high <= 6
-    assert mann_whitney(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == pytest.approx(1.0)
-    assert np.isnan(mann_whitney(np.array([]), np.array([1.0])))
 
 
 def test_missing_metrics_file_shows_as_not_evaluated(runs_root):
@@ -207,7 +245,15 @@ def test_cli_finds_runs_and_leaves_set_aside_copies_out(runs_root, tmp_path, cap
 
 
 def test_aggregation_and_the_report_import_without_torch():
-    # They run in envs/report.yaml, which has no torch.
-    code = "import sys; sys.modules['torch'] = None; import benchsuite.aggregate, benchsuite.report, benchsuite.cli"
+    # They run in envs/report.yaml, which has no torch. An import of torch fails there as it does here
+    # (scipy.stats looks torch up in sys.modules, so a None entry there is not the same as no torch).
+    code = ("import sys, importlib.abc\n"
+            "class NoTorch(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+            "sys.meta_path.insert(0, NoTorch())\n"
+            "import benchsuite.aggregate, benchsuite.report, benchsuite.cli\n"
+            "assert 'torch' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -161,8 +161,8 @@ def test_report_renders_in_chromium_with_every_image_and_no_console_errors(tmp_p
     report = build(tables, tmp_path / "report.html", grid_config={"seeds": [0, 1, 2]})
     browser.open(report)
     page = json.loads(browser.evaluate(CHECK_PAGE))
-    assert page["sections"] == ["what-ran", "leaderboards", "precision-recall", "distributions", "curves",
-                                "diagnostics", "samples", "diverged"]
+    assert page["sections"] == ["what-ran", "leaderboards", "across-datasets", "precision-recall", "distributions",
+                                "curves", "diagnostics", "samples", "diverged"]
     assert len(page["images"]) >= 9
     assert [image["alt"] for image in page["images"] if not image["ok"]] == []
     assert browser.console_errors() == []

@@ -14,7 +14,7 @@ from benchsuite.aggregate import find_run_dirs, read_tables, write_tables
 from benchsuite.report import Report, build, load_grid_config
 from synthetic_runs import write_run, write_study
 
-SECTIONS = ["what-ran", "leaderboards", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
+SECTIONS = ["what-ran", "leaderboards", "across-datasets", "precision-recall", "distributions", "diagnostics", "samples", "diverged"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -81,6 +81,33 @@ def test_leaderboard_marks_a_best_only_where_intervals_separate(page):
     assert sum('class="badge best">best<' in row for row in rows) == 1
     assert "baseline" in next(row for row in rows if row.startswith("nonsaturating × default=none"))
     assert "nonsaturating × r1 is best on modes covered" in board
+
+
+def test_leaderboards_say_how_many_seeds_would_separate_each_method_from_the_baseline(page):
+    board = page.split('<section id="leaderboards">')[1].split("</section>")[0]
+    table = board.split('<table class="comparison">')[1].split("</table>")[0]
+    assert "modes covered: against the baseline" in table
+    rows = {row.split("</td>")[0]: re.findall(r'<td class="num">([^<]*)</td>', row)
+            for row in re.findall(r"<tr><td>(.*?)</tr>", table, flags=re.S)}
+    # r1 covers 8 modes on every seed against the baseline's 4, 5, 4: a certain improvement, and the
+    # exact test with 3 seeds against 3 cannot go below 0.1; four seeds each would reach 0.05.
+    seeds, iqm, improvement, p, effect, needed = rows["nonsaturating × r1"]
+    assert seeds == "3 vs 3" and iqm == "8.00 [8.00, 8.00]"
+    assert improvement == "1.00 [1.00, 1.00]" and p == "0.1 (≥ 0.1)"
+    # d: (8 - 13/3) over the pooled sqrt((2 * 0 + 2 * 1/3) / 4).
+    assert effect == f"+{(8 - 13 / 3) / (1 / 6) ** 0.5:.2f}" and needed == "4 per method"
+    # minimax (2, 3, 2 modes) against the baseline (4, 5, 4): worse, and separable with a few more seeds.
+    seeds, iqm, improvement, p, effect, needed = rows["minimax × default=none"]
+    assert improvement.startswith("0 ") and effect.startswith("-") and needed.endswith("per method")
+    assert "Against the baseline on the other metrics" in board  # the other metrics, folded
+
+
+def test_across_datasets_shows_normalised_iqm_and_performance_profiles(page):
+    section = page.split('<section id="across-datasets">')[1].split("</section>")[0]
+    assert "ring8/mlp (modes covered)" in section
+    rows = re.findall(r"<tr><td>(.*?)</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>", section)
+    assert rows[0][0] == "nonsaturating × r1" and rows[0][1:] == ("1", "3")
+    assert len(images(section)) == 1 and "performance profiles across datasets" in section
 
 
 def test_diagnostics_show_saturation_of_minimax(page):
@@ -160,3 +187,28 @@ def test_the_config_names_the_objectives_of_the_saturation_comparison(tmp_path):
     # an objective the grid did not train (a preset inheriting the list) is passed over.
     headings = saturation_headings(tmp_path, collapsing=0.2, grid_config={"report": {"saturation": ["wgan", "energy"]}})
     assert headings[0] == "ring8/mlp: saturation: wgan against lsgan at regulariser default"
+
+
+def test_across_datasets_a_method_pools_its_runs_on_every_dataset(tmp_path):
+    # r1 beats the baseline on ring8 and loses on grid25; the run with another setting stays apart only
+    # where its dataset also has the method's default runs.
+    for seed in range(2):
+        for dataset, modes in (("ring8", {"none": 2, "r1": 8}), ("grid25", {"none": 20, "r1": 10})):
+            for regulariser, covered in modes.items():
+                write_run(tmp_path, "nonsaturating", regulariser, seed, {"modes_covered": covered + seed,
+                                                                        "modes_total": 25, "high_quality": 0.5},
+                          dataset=dataset)
+        write_run(tmp_path, "nonsaturating", "r1", seed, {"modes_covered": 5, "modes_total": 25, "high_quality": 0.5},
+                  dataset="ring8", settings={"lr_d": 1e-3})
+    write_tables(find_run_dirs(tmp_path), tmp_path / "tables", resamples=100)
+    runs, summary = read_tables(tmp_path / "tables")
+    across = Report(runs, summary, {"aggregate": {"bootstrap": 200, "confidence": 0.9}}).across_datasets()
+    assert across["tasks"] == ["grid25/mlp (modes covered)", "ring8/mlp (modes covered)"]
+    rows = {row["method"]: row for row in across["rows"]}
+    assert (rows["nonsaturating × r1"]["tasks"], rows["nonsaturating × r1"]["runs"]) == (2, 4)
+    assert (rows["nonsaturating × none"]["tasks"], rows["nonsaturating × none"]["runs"]) == (2, 4)
+    variant = next(name for name in rows if name.startswith("nonsaturating × r1 ["))
+    assert (rows[variant]["tasks"], rows[variant]["runs"]) == (1, 2)
+    # ring8 rescaled over 2..9 and grid25 over 10..21: the baseline's four runs pool to 0, 1/7, 10/11, 1.
+    assert rows["nonsaturating × none"]["iqm"].startswith(f"{(1 / 7 + 10 / 11) / 2:.3g} [")
+    assert "n = 2 seeds each" in across["figure"].caption and "90% bootstrap" in across["figure"].caption
