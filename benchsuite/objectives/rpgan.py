@@ -20,9 +20,11 @@ weights) on the real batch of the last D step, as D saw it.
 
 The paper's method is this loss with both zero-centred penalties, R1 on real and R2 on fake data,
 so ``default`` means ``r1+r2`` here. The penalties use the paper's and the authors' code's
-convention, (γ/2)·E‖∇ₓC‖² each (the same as this suite's ``r1`` and ``r2``): a γ from R3GAN's
-configs is used as it is. Defaults: Adam, lr 2e-4, betas (0, 0.99) (R3GAN's optimiser; the paper
-tunes the learning rate per dataset), one D step per G step.
+convention, (γ/2)·E‖∇ₓC‖² each (the same as this suite's ``r1`` and ``r2``; R3GAN's
+``R3GAN/Trainer.py`` adds ``Gamma / 2 * (R1Penalty + R2Penalty)`` to D's loss, whereas Mescheder et
+al.'s code omits the ½, see ``r1``): a γ from R3GAN's configs is used as it is. Defaults: Adam,
+lr 2e-4, betas (0, 0.99) (R3GAN's optimiser; the paper tunes the learning rate per dataset), one D
+step per G step.
 """
 
 from __future__ import annotations
