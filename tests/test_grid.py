@@ -102,25 +102,38 @@ def test_schema_names_the_key_of_a_mistake(change, words):
 # --- The default grid -----------------------------------------------------------------------------
 
 
-def test_default_grid_covers_every_objective_and_every_regulariser_family_on_the_toy_mixtures():
-    grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
-    toy = [run for run in grid.runs.values() if run.modality == "toy"]
-    assert {run.config.objective for run in toy} == set(registry.names("objective"))
+def _toy_runs(config_name: str) -> list:
+    grid = expand(validated(load(ROOT / "config" / config_name)), base=ROOT)
+    return [run for run in grid.runs.values() if run.modality == "toy"]
+
+
+def test_default_grid_covers_every_regulariser_family_on_the_toy_mixtures_at_one_shared_setting():
+    toy = _toy_runs("config.yaml")
     used = {name for run in toy for name in run.config.regularisers}
-    families = {"Lipschitz": {"clip", "gp", "sn"}, "smoothing": {"r1", "r2", "instance-noise", "vdb"},
-                "generator-side": {"entropy"}}
-    for family, members in families.items():
+    for family, members in {"Lipschitz": {"gp", "sn"}, "smoothing": {"r1", "r2", "instance-noise", "vdb"}}.items():
         assert used & members, f"no {family} regulariser in the default grid"
+    # One shared optimiser setting, so the leaderboard compares methods rather than settings.
+    assert {(run.config.lr_g, run.config.lr_d, run.config.ema, run.config.steps) for run in toy} == {(3e-4, 1e-3, 0.99, 1600)}
     for run in toy:
         seeds = [r.config.seed for r in toy if r.config.run_id.rsplit("/", 1)[0] == run.run_id.rsplit("/", 1)[0]]
         assert len(seeds) >= 3, f"{run.run_id}: fewer than three seeds"
 
 
-def test_default_grid_resolves_default_regularisers_from_the_objective():
-    grid = expand(validated(load(ROOT / "config" / "config.yaml")), base=ROOT)
-    by_objective = {run.config.objective: run.config for run in grid.runs.values() if run.config.regulariser == "default"}
+def test_every_objective_runs_in_the_default_grid_or_the_objectives_preset():
+    default, preset = _toy_runs("config.yaml"), _toy_runs("objectives-toys.yaml")
+    assert {run.config.objective for run in preset} == set(registry.names("objective"))
+    assert {"minimax", "nonsaturating", "rpgan"} <= {run.config.objective for run in default}
+    # The preset keeps each objective's published settings (wgan's RMSprop at 5e-5, rpgan's betas).
+    by_objective = {run.config.objective: run.config for run in preset}
+    assert (by_objective["wgan"].optimizer, by_objective["wgan"].lr_d) == ("rmsprop", 5e-5)
+    assert (by_objective["rpgan"].beta1, by_objective["rpgan"].beta2) == (0.0, 0.99)
+
+
+def test_objectives_preset_resolves_default_regularisers_from_the_objective():
+    by_objective = {run.config.objective: run.config for run in _toy_runs("objectives-toys.yaml")}
     assert by_objective["wgan"].regularisers == ["clip"]
     assert by_objective["energy"].regularisers == ["entropy", "r1"]
+    assert by_objective["rpgan"].regularisers == ["r1", "r2"]
     assert by_objective["nonsaturating"].regularisers == []
 
 
