@@ -122,7 +122,8 @@ class Report:
         for name, study in ((self.grid_config or {}).get("studies") or {}).items():
             studies.append({"name": name, "description": (study or {}).get("description", ""),
                             **{key: _listing((study or {}).get(key, (self.grid_config or {}).get(key)))
-                               for key in ("datasets", "architectures", "objectives", "regularisers", "seeds")}})
+                               for key in ("datasets", "architectures", "objectives", "regularisers", "seeds")},
+                            "sweep": _sweep_phrase((study or {}).get("sweep"))})
         return {
             "runs": len(runs),
             "statuses": statuses,
@@ -398,6 +399,13 @@ def _snapshot_phrase(summary: pd.DataFrame) -> str:
     """Which weights the tables report each run at, as aggregate --at chose them."""
     chosen = str(summary["at"].iloc[0]) if "at" in summary and len(summary) else "last"
     return "its final weights" if chosen == "last" else f"its snapshot with the {chosen} (aggregate --at best)"
+
+
+def _sweep_phrase(sweep: dict[str, Any] | None) -> str:
+    """What a study's sweep draws: '8 settings of beta1, lr_d (seed 0)'; empty without one."""
+    if not sweep:
+        return ""
+    return f"{sweep.get('samples')} settings of {', '.join(sorted(sweep.get('space') or {}))} (seed {sweep.get('seed', 0)})"
 
 
 def _minutes(seconds: float) -> str:

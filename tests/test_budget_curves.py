@@ -102,9 +102,11 @@ def test_the_aggregate_command_writes_budget_csv_and_the_report_ranks_at_the_sta
     assert set(budget["budget"]) == {1, 2, 3}
 
     page = tmp_path / "report.html"
-    build(tables, page, grid_config={"report": {"budget": 2}})
+    build(tables, page, grid_config={"report": {"budget": 2}, "studies": {"tune": {"sweep": {
+        "samples": 3, "seed": 0, "space": {"lr_d": {"log_uniform": [1e-4, 1e-2]}}}}}})
     html = page.read_text()
     assert "Budget curves" in html and "expected best of 2 settings" in html
+    assert "3 settings of lr_d (seed 0)" in html
     section = html[html.index('<section id="budget">'):]
     # At a budget of two, lsgan (best of 6.5, 4.5, 2.5) is ahead of nonsaturating (best of 2.5, 3.5, 4.5).
     assert section.index("lsgan × none") < section.index("nonsaturating × none")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
+import pandas as pd
 import pytest
+import yaml
 
 from benchsuite.budget import Budget
+from benchsuite.budget import parse as parse_budget
 from benchsuite.errors import ConfigError
 from benchsuite.grid import GridError, expand
 from benchsuite.sweep import parse
+
+from conftest import pipeline_failure, snakemake
 
 
 def sweep_config(samples: int = 3, seed: int = 0, space: dict | None = None, **study) -> dict:
@@ -73,6 +79,7 @@ def test_adding_samples_keeps_every_earlier_setting():
     assert all(large.runs[run_id].draw == draw for run_id, draw in draws_of(small).items())
     assert {run.draw[1] for run in large.runs.values()} == set(range(6))
     # A smoke-test budget's draws cap keeps the first settings, as a smaller sweep would.
+    assert parse_budget("steps=20,draws=3") == Budget(steps=20, draws=3)
     assert draws_of(expand(sweep_config(samples=6), budget=Budget(draws=3))) == draws_of(small)
 
 
@@ -138,3 +145,32 @@ def test_two_studies_that_draw_one_run_at_different_settings_are_refused():
                                                                         "space": {"beta1": {"choice": [0.0, 0.5]}}})
     with pytest.raises(GridError, match="different seeds"):
         expand(config)
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_runs_end_to_end_and_more_samples_train_only_the_new_settings(tmp_path):
+    config = {"results": "results", "device": "cpu", "seeds": [0, 1], "datasets": ["ring8"], "architectures": ["mlp"],
+              "settings": {"steps": 10, "log_every": 5, "checkpoint_every": 5, "batch_size": 32, "z_dim": 4,
+                           "architecture_options": {"width": 16, "depth": 2}},
+              "studies": {"tune": {"objectives": ["nonsaturating"], "regularisers": ["none"],
+                                   "sweep": {"samples": 2, "seed": 0, "space": {"lr_d": {"log_uniform": [1e-4, 1e-2]}}}}},
+              "evaluation": {"samples": {"toy": 200}}, "aggregate": {"bootstrap": 200}}
+    configfile = tmp_path / "sweep.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "2", configfile=configfile)
+    assert result.returncode == 0, pipeline_failure(result, tmp_path)
+    tables = tmp_path / "results" / "tables"
+    runs = pd.read_csv(tables / "runs.csv")
+    assert sorted(zip(runs["setting"], runs["seed"])) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert (runs["sweep"] == "tune").all() and runs["variant"].nunique() == 2
+    budget = pd.read_csv(tables / "budget.csv")
+    assert set(budget["budget"]) == {1, 2} and (budget["draws"] == 2).all() and (budget["runs"] == 4).all()
+    assert 'id="budget"' in (tmp_path / "results" / "report.html").read_text()
+
+    config["studies"]["tune"]["sweep"]["samples"] = 3
+    configfile.write_text(yaml.safe_dump(config))
+    dry = snakemake(tmp_path, "--cores", "2", "-n", configfile=configfile)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    trained = re.findall(r"output: \S*/runs/(\S+)/seeds-", dry.stdout + dry.stderr)
+    # The first two settings are the same runs: only the third setting's job is new.
+    assert len(trained) == 1

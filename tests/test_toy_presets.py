@@ -66,3 +66,14 @@ def test_veegan_is_the_gan_baseline_on_both_mixtures():
         assert dataset.std == (0.02 if c.dataset == "ring8" else 0.05)
     assert {(row["metric"], row["mean"]) for row in published_rows(config, grid)} == {
         ("modes_covered", 1), ("high_quality", 0.993)}
+
+
+def test_the_budget_preset_trains_four_objectives_at_eight_settings_and_three_seeds():
+    grid = expand(preset("budget-toy"))
+    settings = grid.sweep_settings()["budget"]
+    assert sorted(settings) == ["ring8/mlp/lsgan/none", "ring8/mlp/minimax/none", "ring8/mlp/nonsaturating/none",
+                                "ring8/mlp/wgan/gp"]
+    assert all(sorted(variants.values()) == list(range(8)) for variants in settings.values())
+    assert len(grid) == 4 * 8 * 3 and set(grid.values("seed")) == {0, 1, 2}
+    # Only WGAN-GP has the penalty whose weight the sweep draws.
+    assert {run.config.objective for run in grid.runs.values() if "gp" in run.config.regulariser_options} == {"wgan"}
