@@ -16,9 +16,9 @@ dimension per name of the space (names in sorted order), scrambled from ``seed``
 K points cover the space more evenly than K independent draws, and the first K points do not depend
 on K, so raising ``samples`` keeps every setting already trained and adds new ones. Every method
 gets the same points, which pairs the methods' comparisons draw by draw. A coordinate u in [0, 1)
-becomes ``low + u (high - low)`` (``uniform``), ``exp`` of that on the logarithms (``log_uniform``)
-or choice number ``floor(u n)`` of n (``choice``); a setting whose default is a whole number takes
-a range's draw rounded to the nearest one.
+becomes ``low + u (high - low)`` (``uniform``), ``exp`` of that on the logarithms (``log_uniform``),
+both rounded to four significant digits, or choice number ``floor(u n)`` of n (``choice``); a
+setting whose default is a whole number takes a range's draw rounded to the nearest one.
 
 A name is a run setting (``lr_d``, ``beta1``, ``n_critic``, ...) or a component option written as
 ``--set`` writes it: ``dataset.OPTION``, ``architecture.OPTION``, ``objective.OPTION`` or
@@ -50,6 +50,7 @@ DISTRIBUTIONS = ("uniform", "log_uniform", "choice")
 KEYS = ("samples", "seed", "space")
 MAX_SAMPLES = 10_000  # Sobol points are exact up to 2**30; this guards against a typo's millions of runs
 COMPONENTS = ("dataset", "architecture", "objective", "regulariser")
+SIGNIFICANT_DIGITS = 4
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,12 @@ class Dimension:
             return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
         low, high = self.values
         if self.distribution == "log_uniform":
-            return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-        return low + u * (high - low)
+            value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+        else:
+            value = low + u * (high - low)
+        # Four significant digits: a setting reads as one would write it, and its run id does not
+        # hang on the last bits of a machine's logarithm.
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
     def extremes(self) -> list[tuple[str, Any]]:
         """The values every method must accept, with how to name each in an error."""

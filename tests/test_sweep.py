@@ -57,6 +57,7 @@ def test_every_method_gets_the_same_points_and_a_name_only_where_it_applies():
         c = run.config
         by_draw.setdefault(run.draw[1], set()).add((c.lr_d, c.beta1, c.n_critic))
         assert 1e-5 <= c.lr_d <= 1e-2 and c.beta1 in (0.0, 0.5, 0.9)
+        assert float(f"{c.lr_d:.4g}") == c.lr_d  # four significant digits, as one would write it
         assert isinstance(c.n_critic, int) and 1 <= c.n_critic <= 5  # a whole-number setting: rounded
         if "gp" in c.regulariser_options:
             assert 0.1 <= c.regulariser_options["gp"]["weight"] <= 100
