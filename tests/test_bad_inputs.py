@@ -162,6 +162,10 @@ CLI_CASES = [
     ("aggregate --better", ["aggregate", "--runs", "runs", "--out", "adir/t", "--better", "fid=sideways"],
      ["--better expects METRIC=higher"]),
     ("aggregate --out under a file", ["aggregate", "runs/good", "--out", "afile/t"], ["afile", "is a file"]),
+    ("aggregate --sweeps not json", ["aggregate", "runs/good", "--out", "adir/t", "--sweeps", "{tune: 1"],
+     ["--sweeps is not valid JSON"]),
+    ("aggregate --sweeps shape", ["aggregate", "runs/good", "--out", "adir/t", "--sweeps", '{"tune": [1, 2]}'],
+     ["--sweeps must map study"]),
     # report
     ("report missing tables", ["report", "--tables", "tables-missing", "--out", "adir/r.html"], ["runs.csv", "not found",
                                                                                                 "aggregate"]),
