@@ -4,7 +4,9 @@
 status (and the step and reason of a divergence), every metric under its own name, every resolved
 hyperparameter under ``config.`` (``config.lr_d``; component options as ``config.dataset.radius``,
 ``config.regulariser.r1.gamma``), the evaluation settings (``eval.<metric>.<option>``) and wall
-times in seconds.
+times in seconds. ``sweep`` and ``setting`` say which drawn setting of which study's sweep a run is
+(empty for a run no sweep drew); ``budget.csv`` turns the settings into budget curves
+(``benchsuite.budget_curves``).
 
 ``summary.csv``: one row per (dataset, architecture, objective, regulariser, variant) and metric.
 ``variant`` is the hash a run id carries when its settings differ from the method's defaults
@@ -456,11 +458,16 @@ def collect_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "last", select: str | None = None,
-                 **options: Any) -> tuple[Path, Path]:
-    """Write ``runs.csv``, ``summary.csv`` and ``curves.csv`` into ``out``; returns the first two paths.
-    ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said in summary.csv."""
+                 sweeps: dict[str, Any] | None = None, **options: Any) -> tuple[Path, Path]:
+    """Write ``runs.csv``, ``summary.csv``, ``curves.csv`` and ``budget.csv`` into ``out``; returns the
+    first two paths. ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said
+    in summary.csv; ``sweeps``: which setting of which study's sweep each swept cell is
+    (``Grid.sweep_settings``), for runs.csv's ``sweep`` and ``setting`` and for budget.csv."""
+    from benchsuite.budget_curves import budget_curves, label_draws
+
     run_dirs = list(run_dirs)
     runs, metrics = collect(run_dirs, at, select)
+    runs = label_draws(runs, sweeps)
     summary = summarise(runs, metrics, **options)
     if at == "best" and select is None:
         headlines = sorted((d["headline"], name) for name, d in metrics.items() if d.get("headline") is not None)
@@ -472,6 +479,8 @@ def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "las
     write_text(runs_path, runs.to_csv(index=False, lineterminator="\n"))
     write_text(summary_path, summary.to_csv(index=False, lineterminator="\n"))
     write_text(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
+    budget = budget_curves(runs, summary, **{k: v for k, v in options.items() if k in ("resamples", "confidence", "seed")})
+    write_text(out / "budget.csv", budget.to_csv(index=False, lineterminator="\n"))
     return runs_path, summary_path
 
 

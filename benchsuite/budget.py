@@ -2,8 +2,8 @@
 
 Before a long study (or a preset meant for GPUs) it is worth knowing that every cell of it trains,
 evaluates and reaches the report. With the variable set, the pipeline caps every run at ``steps``
-generator steps, keeps the first ``seeds`` seeds of every study and scores at most ``samples``
-samples per run; any of the three may be left out. The capped runs are ordinary runs (their
+generator steps, keeps the first ``seeds`` seeds of every study, scores at most ``samples``
+samples per run and keeps the first ``draws`` settings of every sweep; any part may be left out. The capped runs are ordinary runs (their
 config.json says how many steps they trained), so point such a check at a results directory of
 its own (``--config results=results/smoke``): steps are outside the run id, and a full-budget
 pipeline over the same directory refuses the shortened runs rather than mixing them in.
@@ -31,12 +31,17 @@ class Budget:
     steps: int | None = None
     seeds: int | None = None
     samples: int | None = None
+    draws: int | None = None
 
     def capped_steps(self, steps: int) -> int:
         return steps if self.steps is None else min(steps, self.steps)
 
     def first_seeds(self, seeds: list[int]) -> list[int]:
         return seeds if self.seeds is None else seeds[: self.seeds]
+
+    def first_draws(self, count: int) -> int:
+        """How many of a sweep's settings to train (a sweep's draws are prefix-stable)."""
+        return count if self.draws is None else min(count, self.draws)
 
     def capped_samples(self, samples: int | None) -> int | None:
         """The sample count to evaluate with; None keeps the metric's own default."""

@@ -356,10 +356,26 @@ def aggregate_command(args: argparse.Namespace) -> int:
     runs_path, summary_path = write_tables(
         run_dirs, args.out, baseline={"objective": objective, "regulariser": regulariser},
         resamples=args.bootstrap, confidence=args.confidence, seed=args.seed, better=better,
-        at=args.at, select=args.select,
+        at=args.at, select=args.select, sweeps=sweep_settings(args.sweeps),
     )
     print(f"{len(run_dirs)} runs -> {runs_path}, {summary_path}")
     return 0
+
+
+def sweep_settings(value: str | None) -> dict[str, Any] | None:
+    """``--sweeps``' JSON: study -> method -> run id hash -> setting (``Grid.sweep_settings``)."""
+    if not value:
+        return None
+    try:
+        loaded = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--sweeps is not valid JSON ({error}); the pipeline writes it from the grid") from None
+    if not (isinstance(loaded, dict) and all(isinstance(methods, dict) and all(
+            isinstance(variants, dict) and all(isinstance(setting, int) for setting in variants.values())
+            for variants in methods.values()) for methods in loaded.values())):
+        raise ConfigError("--sweeps must map study -> dataset/architecture/objective/regulariser -> run id hash "
+                          "-> setting number")
+    return loaded
 
 
 @command("report")
@@ -470,6 +486,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--at", choices=["last", "best"], default="last",
                    help="report each run at its final weights (last) or at its best snapshot (best: runs "
                         "trained with eval_every); tables/curves.csv holds every snapshot either way")
+    p.add_argument("--sweeps", metavar="JSON",
+                   help="which drawn setting each swept cell is, as JSON (the pipeline passes it from the grid)")
     p.add_argument("--select", metavar="METRIC",
                    help="with --at best, the metric that picks the snapshot (default: the first headline metric)")
 

@@ -258,32 +258,38 @@ def apply_assignment(user: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"--set expects key=value, got {assignment!r}")
     key, text = assignment.split("=", 1)
-    path = key.strip().split(".")
-    value = parse_value(text)
+    assign(user, key.strip(), parse_value(text))
+
+
+def assign(user: dict[str, Any], key: str, value: Any, what: str = "--set") -> None:
+    """Set one setting named as ``--set`` names it (``lr_d``, ``dataset.radius``,
+    ``regulariser.r1.gamma``) to ``value``; ``what`` names the source in an error."""
+    path = key.split(".")
+    written = "=value" if what == "--set" else ""
     if len(path) == 1:
         user[path[0]] = value
         return
     head, rest = path[0], path[1:]
     if head not in _COMPONENT_FIELDS:
         raise ConfigError(
-            f"--set {key!r}: a dotted key starts with one of {', '.join(_COMPONENT_FIELDS)}"
+            f"{what} {key!r}: a dotted key starts with one of {', '.join(_COMPONENT_FIELDS)}"
         )
-    target = _mapping(user, _COMPONENT_FIELDS[head], key)
+    target = _mapping(user, _COMPONENT_FIELDS[head], key, what)
     if head == "regulariser":
         if len(rest) != 2:
-            raise ConfigError(f"--set {key!r}: write regulariser.NAME.OPTION=value")
-        target = _mapping(target, rest[0], key)
+            raise ConfigError(f"{what} {key!r}: write regulariser.NAME.OPTION{written}")
+        target = _mapping(target, rest[0], key, what)
         rest = rest[1:]
     elif len(rest) != 1:
-        raise ConfigError(f"--set {key!r}: write {head}.OPTION=value")
+        raise ConfigError(f"{what} {key!r}: write {head}.OPTION{written}")
     target[rest[0]] = value
 
 
-def _mapping(within: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+def _mapping(within: dict[str, Any], name: str, key: str, what: str) -> dict[str, Any]:
     """The options mapping ``within[name]``, created when missing; an earlier non-mapping is an error."""
     target = within.setdefault(name, {})
     if not isinstance(target, dict):
-        raise ConfigError(f"--set {key!r}: {name!r} was set to {target!r} before; it must map options to values")
+        raise ConfigError(f"{what} {key!r}: {name!r} was set to {target!r} before; it must map options to values")
     return target
 
 

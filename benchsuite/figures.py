@@ -240,3 +240,44 @@ def performance_profile(profiles: pd.DataFrame, tasks: dict[str, int], seeds: st
                   f"from its worst run (0) to its best (1) over all methods; each dataset weighs the same in a "
                   f"method's curve. Bands: {confidence:.0%} bootstrap intervals resampling the seeds within each "
                   f"dataset; diverged runs have no score and are left out ({seeds}).")
+
+
+def budget_lines(curves: pd.DataFrame, metrics: dict[str, str], dataset: str) -> Figure | None:
+    """Each method's expected best value against the number of sampled settings, one panel per metric.
+
+    ``curves``: budget.csv's rows of one dataset, with ``method``, ``metric``, ``better``, ``budget``,
+    ``expected_best``, ``low``, ``high`` and ``draws`` (the settings behind the line); ``metrics``:
+    the panels and their labels. None when no row has a value.
+    """
+    curves = curves[curves["metric"].isin(list(metrics))].dropna(subset=["expected_best"])
+    if curves.empty:
+        return None
+    present = [m for m in metrics if (curves["metric"] == m).any()]
+    methods = list(dict.fromkeys(curves["method"]))
+    colours = dict(zip(methods, palette(len(methods))))
+    draws = curves.groupby("method", sort=False)["draws"].max()
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(present), figsize=(4.6 * len(present), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], present):
+        rows = curves[curves["metric"] == metric]
+        for method, line in rows.groupby("method", sort=False):
+            line = line.sort_values("budget")
+            ax.plot(line["budget"], line["expected_best"], color=colours[method], lw=1.4, marker="o", ms=3,
+                    label=f"{method} ({int(draws[method])} settings)")
+            ax.fill_between(line["budget"], line["low"], line["high"], color=colours[method], alpha=0.15, lw=0)
+        better = rows["better"].iloc[0]
+        ax.set_title(f"{metrics[metric]} ({'higher' if better == 'higher' else 'lower'} is better)")
+        ax.set_xlabel("sampled settings (budget k)")
+        ax.set_ylabel(f"expected {'best' if better == 'higher' else 'lowest'} over k")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.04 - 0.04 * math.ceil(len(labels) / 4)))
+    settings = seeds_phrase([int(n) for n in draws]).replace("seed", "setting")
+    title = f"{dataset}: expected best value within a budget of k sampled settings"
+    fig.suptitle(f"{title} (95 % bootstrap band over settings; {settings})")
+    fig.tight_layout()
+    return render(fig, f"budget-{dataset}", title,
+                  "Each line is a method's expected best value (the mean over seeds of a setting, the best of k "
+                  "settings drawn from those the sweep trained; Dodge et al. 2019), the band its bootstrap interval "
+                  f"over the settings; {settings}.")

@@ -5,7 +5,8 @@ datasets, architectures, objectives, regulariser specs and seeds. Their product 
 ``studies`` split it into several smaller products that fall back on the top-level lists, so a study
 of objectives and a study of regularisers need not multiply. ``exclude`` rules drop meaningless
 cells, ``overrides`` set run settings on the cells they match, and ``plugins`` load users' own
-component files before any name is looked up.
+component files before any name is looked up. A study's ``sweep`` trains each of its methods at K
+drawn settings (``benchsuite.sweep``), set over the study's settings and the overrides.
 
 A rule matches a cell when every key it names matches: ``dataset``, ``architecture``,
 ``objective``, ``study`` and ``seed`` by equality with the value or one of a list of values;
@@ -31,6 +32,7 @@ from typing import Any, Iterable
 
 from benchsuite import registry
 from benchsuite import spec as regulariser_spec
+from benchsuite import sweep as sweep_module
 from benchsuite.budget import Budget
 from benchsuite.config import RunConfig, resolve, split_regularisers
 from benchsuite.device import pick_device as pick_device  # rules/common.smk picks the jobs' device here
@@ -54,6 +56,7 @@ class Run:
     settings: dict[str, Any]  # what resolve() was given, coordinates included
     modality: str
     studies: tuple[str, ...] = ()
+    draw: tuple[str, int] | None = None  # (study, setting) of a run a study's sweep drew
 
     @property
     def run_id(self) -> str:
@@ -89,6 +92,16 @@ class Grid:
     def datasets_of(self, modality: str) -> list[str]:
         return [d for d in self.values("dataset") if any(
             r.modality == modality for r in self.runs.values() if r.config.dataset == d)]
+
+    def sweep_settings(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Which drawn setting each swept cell is, for the tables: study -> method
+        (dataset/architecture/objective/regulariser) -> variant (the run id's hash) -> setting."""
+        found: dict[str, dict[str, dict[str, int]]] = {}
+        for run in self.runs.values():
+            if run.draw is not None:
+                *method, variant = cell_of(run)
+                found.setdefault(run.draw[0], {}).setdefault("/".join(method), {})[variant] = run.draw[1]
+        return found
 
 
 # --- Reading the config ---------------------------------------------------------------------------
@@ -245,6 +258,7 @@ def studies_of(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 raise GridError(f"config key {key!r} is missing: give it at the top level or in study {name!r}")
             filled[key] = source[key]
         filled["settings"] = merge_settings(config.get("settings") or {}, study.get("settings") or {})
+        filled["sweep"] = study.get("sweep")
         studies[str(name)] = filled
     return studies
 
@@ -275,6 +289,9 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
                 raise GridError(f"config key '{label}{key}' lists a name twice: {values}")
             _check_names(kind, values, f"{label}{key}")
         study["seeds"] = budget.first_seeds(parse_seeds(study["seeds"], f"{label}seeds"))
+        if study["sweep"] is not None:
+            study["sweep"] = sweep_module.parse(study["sweep"], f"studies.{name}.sweep")
+            _check_names_apply(study["sweep"], name, study)
     exclude = list(config.get("exclude") or [])
     overrides = list(config.get("overrides") or [])
     for index, rule in enumerate(exclude):
@@ -287,8 +304,12 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
     grid = Grid()
     shapes_checked: set[str] = set()
     for name, study in studies.items():
-        for dataset, architecture, objective, regulariser, seed in itertools.product(
-            *(_as_list(study[key]) for key in AXES), study["seeds"]
+        sweep = study["sweep"]
+        draws = sweep.draws(budget.first_draws(sweep.samples)) if sweep else [None]
+        swept: dict[str, int] = {}  # run id -> setting, to refuse two draws that are one run
+        space_checked: set[tuple[str, ...]] = set()
+        for dataset, architecture, objective, regulariser, (index, draw), seed in itertools.product(
+            *(_as_list(study[key]) for key in AXES), enumerate(draws), study["seeds"]
         ):
             cell = {"study": name, "dataset": dataset, "architecture": architecture, "objective": objective,
                     "regulariser": regulariser, "seed": seed}
@@ -299,10 +320,18 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
             for rule in overrides:
                 if matches(rule, cell):
                     settings = merge_settings(settings, rule["set"])
+            if sweep:
+                method = (dataset, architecture, objective, regulariser)
+                if method not in space_checked:
+                    space_checked.add(method)
+                    _check_space(sweep, settings, cell, base)
+                settings = sweep_module.with_setting(settings, sweep_module.setting_of(draw, cell))
             settings = merge_settings(settings, {key: cell[key] for key in (*AXES.values(), "seed")})
             if plugins:
                 settings["plugins"] = plugins
             where = f"{dataset}/{architecture}/{objective}/{regulariser}/s{seed} (study {name!r})"
+            if sweep:
+                where = f"{where[:-1]}, setting {index})"
             try:
                 run_config = resolve(settings, base=base)
                 if budget.capped_steps(run_config.steps) != run_config.steps:
@@ -312,7 +341,14 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
                 raise GridError(f"run {where}: {error}") from None
             _check_shapes(run_config, where, shapes_checked)
             modality = registry.get("dataset", dataset).modality
-            _add(grid, Run(run_config, settings, modality, (name,)))
+            if sweep:
+                earlier = swept.setdefault(run_config.run_id, index)
+                if earlier != index:
+                    raise GridError(
+                        f"config key 'studies.{name}.sweep': settings {earlier} and {index} of "
+                        f"{dataset}/{architecture}/{objective}/{regulariser} are the same run; the space has too few "
+                        f"distinct settings for samples: {sweep.samples} (widen it, or draw fewer)")
+            _add(grid, Run(run_config, settings, modality, (name,), (name, index) if sweep else None))
     if not grid.runs:
         raise GridError("the grid is empty: the exclude rules remove every cell")
     published_by_cell(config, grid)
@@ -333,11 +369,46 @@ def _check_shapes(config: RunConfig, where: str, checked: set[str]) -> None:
         raise GridError(f"run {where}: {error}") from None
 
 
+def _check_space(sweep: sweep_module.Sweep, settings: dict[str, Any], cell: dict[str, Any],
+                 base: Path) -> None:
+    """Every value the space allows must make a valid run of this method: each end of every range
+    and every choice is resolved with the method's settings."""
+    method = "{dataset}/{architecture}/{objective}/{regulariser}".format(**cell)
+    for dimension in sweep.dimensions:
+        for described, value in dimension.extremes():
+            values = sweep_module.setting_of({dimension.name: value}, cell)
+            if not values:
+                continue
+            trial = merge_settings(sweep_module.with_setting(settings, values),
+                                   {key: cell[key] for key in (*AXES.values(), "seed")})
+            try:
+                resolve(trial, base=base)
+            except ConfigError as error:
+                raise GridError(f"config key 'studies.{cell['study']}.sweep.space.{dimension.name}': {described} "
+                                f"is refused for {method}: {error}") from None
+
+
+def _check_names_apply(sweep: sweep_module.Sweep, name: str, study: dict[str, Any]) -> None:
+    """A name of the space that sets nothing in any run of the study is a mistake (a typo, an option
+    of a component the study does not train)."""
+    methods = [dict(zip(AXES.values(), values)) for values in itertools.product(*(_as_list(study[key]) for key in AXES))]
+    for dimension in sweep.dimensions:
+        if not any(sweep_module.default_of(dimension.name, method)[0] for method in methods):
+            head, _, rest = dimension.name.partition(".")
+            why = (f"no method of it uses regulariser {rest.split('.')[0]!r}" if head == "regulariser"
+                   else f"no {head} of it has option {rest!r}")
+            raise GridError(f"config key 'studies.{name}.sweep.space.{dimension.name}' sets nothing in any run of "
+                            f"study {name!r}: {why}")
+
+
 def _add(grid: Grid, run: Run) -> None:
     existing = grid.runs.get(run.run_id)
     if existing is None:
         grid.runs[run.run_id] = run
         return
+    if existing.draw is not None and run.draw is not None and existing.draw != run.draw:
+        raise GridError(f"run {run.run_id} is setting {existing.draw[1]} of study {existing.draw[0]!r}'s sweep and "
+                        f"setting {run.draw[1]} of study {run.draw[0]!r}'s; give the studies' sweeps different seeds")
     if existing.config != run.config:
         old, new = existing.config.to_dict(), run.config.to_dict()
         differing = ", ".join(f"{k}: {old[k]!r} vs {new[k]!r}" for k in sorted(old) if old[k] != new[k])
@@ -347,7 +418,7 @@ def _add(grid: Grid, run: Run) -> None:
         )
     if run.studies[0] not in existing.studies:
         grid.runs[run.run_id] = Run(existing.config, existing.settings, existing.modality,
-                                    existing.studies + run.studies)
+                                    existing.studies + run.studies, existing.draw or run.draw)
 
 
 # --- Published numbers ----------------------------------------------------------------------------

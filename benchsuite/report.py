@@ -40,8 +40,8 @@ from benchsuite import spec as regulariser_spec
 from benchsuite.aggregate import DEFAULT_VARIANT, read_tables
 from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
-from benchsuite.figures import (Figure, file_slug, performance_profile, precision_recall_plane, seed_distributions,
-                                seeds_phrase, training_lines)
+from benchsuite.figures import (Figure, budget_lines, file_slug, performance_profile, precision_recall_plane,
+                                seed_distributions, seeds_phrase, training_lines)
 from benchsuite.io import write_bytes, write_text
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
@@ -86,6 +86,7 @@ class Report:
     title: str = "benchsuite report"
     figures: list[Figure] = field(default_factory=list)
     curves: pd.DataFrame | None = None  # curves.csv: the runs' scored snapshots
+    budget: pd.DataFrame | None = None  # budget.csv: the sweeps' budget curves
 
     def keep(self, figure: Figure | None) -> Figure | None:
         """Remember a drawn figure, to be written as a file beside the page."""
@@ -125,7 +126,8 @@ class Report:
         for name, study in ((self.grid_config or {}).get("studies") or {}).items():
             studies.append({"name": name, "description": (study or {}).get("description", ""),
                             **{key: _listing((study or {}).get(key, (self.grid_config or {}).get(key)))
-                               for key in ("datasets", "architectures", "objectives", "regularisers", "seeds")}})
+                               for key in ("datasets", "architectures", "objectives", "regularisers", "seeds")},
+                            "sweep": _sweep_phrase((study or {}).get("sweep"))})
         return {
             "runs": len(runs),
             "statuses": statuses,
@@ -360,6 +362,39 @@ class Report:
                 "weights with the same samples", f"curves-{dataset}")))
         return [figure for figure in made if figure is not None]
 
+    # Budget curves of the studies that sweep hyperparameters.
+
+    def budgets(self) -> list[dict[str, Any]]:
+        """Per dataset with a sweep: its headline metrics' budget curves, and the methods ranked on the
+        first by their expected best at the stated budget (config ``report.budget``; null: the largest)."""
+        if self.budget is None or self.budget.empty:
+            return []
+        stated = ((self.grid_config or {}).get("report") or {}).get("budget")
+        sections = []
+        for dataset, curves in self.budget.groupby("dataset", sort=False):
+            metrics = [m for m in self.headline_metrics(dataset) if m in set(curves["metric"])][:CURVE_METRICS]
+            if not metrics:
+                continue
+            figure = self.keep(budget_lines(curves, {m: self.label(m) for m in metrics}, dataset))
+            rows = curves[curves["metric"] == metrics[0]]
+            budget = int(min(stated, rows["budget"].max()) if stated else rows["budget"].max())
+            several = rows[["sweep", "architecture"]].drop_duplicates().shape[0] > 1
+            ranked = []
+            for _, line in rows.groupby(["sweep", "architecture", "objective", "regulariser"], sort=False):
+                at = line[line["budget"] == min(budget, int(line["budget"].max()))].iloc[0]
+                value = at["expected_best"]
+                ranked.append({
+                    "method": f"{at['sweep']}, {at['architecture']}: {at['method']}" if several else at["method"],
+                    "text": _format(value),
+                    "interval": f"[{_format(at['low'])}, {_format(at['high'])}]" if not pd.isna(at["low"]) else "",
+                    "budget": int(at["budget"]), "draws": int(at["draws"]), "runs": int(at["runs"]),
+                    "sort": math.inf if pd.isna(value) else (-value if at["better"] == "higher" else value),
+                })
+            ranked.sort(key=lambda row: row["sort"])
+            sections.append({"dataset": dataset, "figure": figure, "budget": budget, "label": self.label(metrics[0]),
+                             "better": str(rows["better"].iloc[0]), "ranked": ranked})
+        return sections
+
     # Training curves and gradient diagnostics.
 
     def diagnostics(self) -> list[dict[str, Any]]:
@@ -434,6 +469,13 @@ def _snapshot_phrase(summary: pd.DataFrame) -> str:
     """Which weights the tables report each run at, as aggregate --at chose them."""
     chosen = str(summary["at"].iloc[0]) if "at" in summary and len(summary) else "last"
     return "its final weights" if chosen == "last" else f"its snapshot with the {chosen} (aggregate --at best)"
+
+
+def _sweep_phrase(sweep: dict[str, Any] | None) -> str:
+    """What a study's sweep draws: '8 settings of beta1, lr_d (seed 0)'; empty without one."""
+    if not sweep:
+        return ""
+    return f"{sweep.get('samples')} settings of {', '.join(sorted(sweep.get('space') or {}))} (seed {sweep.get('seed', 0)})"
 
 
 def _minutes(seconds: float) -> str:
@@ -678,6 +720,8 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
     runs, summary = read_tables(tables)
     curves_path = Path(tables) / "curves.csv"
     curves = pd.read_csv(curves_path) if curves_path.exists() else None
+    budget_path = Path(tables) / "budget.csv"
+    budget = pd.read_csv(budget_path, keep_default_na=False, na_values=[""]) if budget_path.exists() else None
     if summary.empty:
         raise ConfigError(f"{tables}/summary.csv has no rows: aggregate finished runs first")
     if not {"label", "headline"} <= set(summary.columns):
@@ -685,7 +729,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
                           "aggregate): run `benchsuite aggregate` again")
     report = Report(runs, summary, grid_config,
                     title or ((grid_config or {}).get("report") or {}).get("title") or "benchsuite report",
-                    curves=curves)
+                    curves=curves, budget=budget)
     context = {
         "title": report.title,
         "overview": report.overview(),
@@ -694,6 +738,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "planes": report.planes(),
         "distributions": report.distributions(),
         "curves": report.metric_curves(),
+        "budgets": report.budgets(),
         "at": _snapshot_phrase(summary),
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),

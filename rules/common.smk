@@ -21,6 +21,7 @@ try:
     BUDGET = budget_module.from_environment()
     GRID = grid_module.expand(config, base=Path.cwd(), budget=BUDGET)
     EVALUATION = grid_module.evaluation_arguments(config, GRID, budget=BUDGET)
+    SWEEPS = GRID.sweep_settings()
     # `cuda` is taken on trust here and checked before the first job (the Snakefile's onstart) or,
     # under a cluster executor, by each job on its own node.
     DEVICE = grid_module.pick_device(config["device"], check=False)

@@ -162,6 +162,10 @@ CLI_CASES = [
     ("aggregate --better", ["aggregate", "--runs", "runs", "--out", "adir/t", "--better", "fid=sideways"],
      ["--better expects METRIC=higher"]),
     ("aggregate --out under a file", ["aggregate", "runs/good", "--out", "afile/t"], ["afile", "is a file"]),
+    ("aggregate --sweeps not json", ["aggregate", "runs/good", "--out", "adir/t", "--sweeps", "{tune: 1"],
+     ["--sweeps is not valid JSON"]),
+    ("aggregate --sweeps shape", ["aggregate", "runs/good", "--out", "adir/t", "--sweeps", '{"tune": [1, 2]}'],
+     ["--sweeps must map study"]),
     # report
     ("report missing tables", ["report", "--tables", "tables-missing", "--out", "adir/r.html"], ["runs.csv", "not found",
                                                                                                 "aggregate"]),
@@ -293,6 +297,10 @@ PIPELINE_CASES = [
     ("regulariser named twice", {"regularisers": ["r1+r1"]}, ["regularisers", "twice"]),
     ("absurd batch size", {"settings": {"batch_size": 10**11}}, ["batch_size", "65,536"]),
     ("negative radius", {"settings": {"dataset_options": {"radius": -1.0}}}, ["radius", "positive"]),
+    ("sweep of an unknown setting", {"studies": {"tune": {"sweep": {"samples": 2, "space": {"lr": {"uniform": [0, 1]}}}}}},
+     ["studies.tune.sweep.space.lr", "unknown setting 'lr'"]),
+    ("sweep range a run refuses", {"studies": {"tune": {"sweep": {"samples": 2, "space": {"beta1": {"uniform": [0, 1.5]}}}}}},
+     ["studies.tune.sweep.space.beta1", "high end 1.5", "[0, 1)"]),
 ]
 
 

@@ -21,7 +21,7 @@ from benchsuite.datasets.torchvision import TorchvisionImages
 from conftest import ROOT, make_fresh_clone, user_environment
 
 PRESETS = sorted(path.name for path in (ROOT / "config").glob("*.yaml") if path.name not in ("schema.yaml", "config.yaml"))
-BUDGET = "steps=20,seeds=1,samples=200"
+BUDGET = "steps=20,seeds=1,samples=200,draws=1"
 TRACEBACK = "Traceback (most recent call last)"
 # Each test starts Snakemake (a few seconds of start-up) in a fresh clone.
 pytestmark = pytest.mark.slow

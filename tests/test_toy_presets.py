@@ -102,3 +102,14 @@ def test_stacked_generator_draws_three_channel_digits_that_its_discriminator_sco
     fakes = setup.generator(torch.randn(2, run.config.z_dim))
     assert fakes.shape == (2, 3, 16, 16)
     assert setup.discriminator(fakes).shape[0] == 2
+
+
+def test_the_budget_preset_trains_four_objectives_at_eight_settings_and_three_seeds():
+    grid = expand(preset("budget-toy"))
+    settings = grid.sweep_settings()["budget"]
+    assert sorted(settings) == ["ring8/mlp/lsgan/none", "ring8/mlp/minimax/none", "ring8/mlp/nonsaturating/none",
+                                "ring8/mlp/wgan/gp"]
+    assert all(sorted(variants.values()) == list(range(8)) for variants in settings.values())
+    assert len(grid) == 4 * 8 * 3 and set(grid.values("seed")) == {0, 1, 2}
+    # Only WGAN-GP has the penalty whose weight the sweep draws.
+    assert {run.config.objective for run in grid.runs.values() if "gp" in run.config.regulariser_options} == {"wgan"}
