@@ -28,6 +28,9 @@ says how to score the run again.
 interval does not overlap the interval of any other cell; ``tied_with_best`` marks the cells whose
 intervals overlap the leader's (the leader included), i.e. those the seeds cannot tell apart.
 
+``published.csv`` sets the config's published numbers beside ours, with a verdict
+(``benchsuite.published``).
+
 Everything here reads JSON and CSV only (no torch), and the bootstrap of each row draws from its
 own generator, seeded from the configured seed and the row's name: the tables are identical however
 often, in whatever order and with whatever other cells they are rebuilt.
@@ -438,9 +441,13 @@ def collect_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "last", select: str | None = None,
-                 **options: Any) -> tuple[Path, Path]:
-    """Write ``runs.csv``, ``summary.csv`` and ``curves.csv`` into ``out``; returns the first two paths.
-    ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said in summary.csv."""
+                 published: Iterable[dict[str, Any]] = (), **options: Any) -> tuple[Path, Path]:
+    """Write ``runs.csv``, ``summary.csv``, ``curves.csv`` and ``published.csv`` into ``out``; returns the
+    first two paths. ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said
+    in summary.csv. ``published``: the config's published numbers (``grid.published_rows``), set beside
+    ours in published.csv (``benchsuite.published``; only its header when there are none)."""
+    from benchsuite.published import compare
+
     run_dirs = list(run_dirs)
     runs, metrics = collect(run_dirs, at, select)
     summary = summarise(runs, metrics, **options)
@@ -454,6 +461,8 @@ def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "las
     write_text(runs_path, runs.to_csv(index=False, lineterminator="\n"))
     write_text(summary_path, summary.to_csv(index=False, lineterminator="\n"))
     write_text(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
+    against = compare(summary, runs, published, confidence=options.get("confidence", 0.95))
+    write_text(out / "published.csv", against.to_csv(index=False, lineterminator="\n"))
     return runs_path, summary_path
 
 

@@ -1,7 +1,8 @@
 """The tables and the run directories -> one self-contained HTML report (figures inlined as PNG).
 
-Sections: what ran (studies, seeds, steps, environment and provenance, the config); a leaderboard
-per dataset (mean and bootstrap interval over seeds, failures, the difference to the baseline, a
+Sections: what ran (studies, seeds, steps, environment and provenance, the config); against the
+published numbers (when the config carries some: each beside ours, with the verdict of
+``benchsuite.published``); a leaderboard per dataset (mean and bootstrap interval over seeds, failures, the difference to the baseline, a
 "best" only where the intervals separate it from every other cell); the precision-recall plane
 (sample quality against mode coverage for the toy mixtures); metric distributions across seeds;
 training curves and gradient-norm diagnostics per objective and per regulariser, gradients on a log
@@ -38,6 +39,8 @@ from benchsuite.diagnostics import LOGGED
 from benchsuite.errors import ConfigError
 from benchsuite.figures import Figure, file_slug, precision_recall_plane, seed_distributions, seeds_phrase, training_lines
 from benchsuite.io import write_bytes, write_text
+from benchsuite.published import budget_text, ours_text, published_text, reduced
+from benchsuite.published import read as read_published
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
@@ -288,6 +291,26 @@ class Report:
                 "Each method's metrics at every snapshot its runs kept (eval_every), scored like the final "
                 "weights with the same samples", f"curves-{dataset}")))
         return [figure for figure in made if figure is not None]
+
+    # Against the published numbers.
+
+    def against_published(self, table: pd.DataFrame | None) -> list[dict[str, Any]]:
+        """One row per published entry and cell of published.csv, in words; empty without one."""
+        if table is None:
+            return []
+        rows = []
+        for _, row in table.iterrows():
+            cell = self.summary
+            for column in ("dataset", "architecture", "objective", "regulariser", "variant"):
+                cell = cell[cell[column].astype(str) == str(row[column])]
+            method = method_label(cell.iloc[0]) if len(cell) else method_label({**row.to_dict(), "regularisers": row["regulariser"]})
+            rows.append({
+                "dataset": row["dataset"], "method": method, "metric": row["label"],
+                "published": published_text(row), "source": row["source"], "note": row["note"],
+                "ours": ours_text(row), "budget": budget_text(row), "reduced": reduced(row),
+                "verdict": row["verdict"], "reason": row["reason"],
+            })
+        return rows
 
     # Training curves and gradient diagnostics.
 
@@ -600,6 +623,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "planes": report.planes(),
         "distributions": report.distributions(),
         "curves": report.metric_curves(),
+        "published": report.against_published(read_published(tables)),
         "at": _snapshot_phrase(summary),
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),

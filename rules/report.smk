@@ -8,6 +8,7 @@ rule aggregate:
         runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
         curves=f"{TABLES}/curves.csv",
+        published=f"{TABLES}/published.csv",
     log:
         f"{LOGS}/aggregate.log",
     resources:
@@ -20,12 +21,14 @@ rule aggregate:
         better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
         at=shlex.quote(config["aggregate"].get("at", "last")),
         select=f"--select {shlex.quote(config['aggregate']['select'])}" if config["aggregate"].get("select") else "",
+        published=f"--published {shlex.quote(json.dumps(PUBLISHED, sort_keys=True))}" if PUBLISHED else "",
     conda:
         "../envs/report.yaml"
     shell:
         "{params.cli} aggregate {params.run_dirs} --out {params.tables:q} --baseline {params.baseline} "
         "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
-        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} > {log:q} 2>&1"
+        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} {params.published} "
+        "> {log:q} 2>&1"
 
 
 rule report:
@@ -33,6 +36,7 @@ rule report:
         runs=rules.aggregate.output.runs,
         summary=rules.aggregate.output.summary,
         curves=rules.aggregate.output.curves,
+        published=rules.aggregate.output.published,
         template=os.path.join(BASEDIR, "report", "report.html.j2"),
         # Probes (rules/probes.smk): their records, so that the report waits for every probe.
         probes=PROBE_RECORDS,
