@@ -76,9 +76,16 @@ def budget_lines(runs: pd.DataFrame, published: pd.DataFrame) -> list[str]:
     lines = ["### The budget", ""]
     cut = published[[reduced(row) for _, row in published.iterrows()]]
     if len(cut):
-        lines += ["**A reduced budget**: these runs trained fewer steps or seeds than the paper's protocol "
-                  "(the config's plan). Read the verdicts as a check that the comparison runs, not as a "
-                  "reproduction.", ""]
+        steps = pd.to_numeric(runs["config.steps"], errors="coerce").max()
+        seeds = runs.groupby(COORDINATES)["seed"].nunique().max()
+        lines += [f"**A reduced budget**: at most {int(steps):,} steps and {int(seeds)} seeds a cell (as "
+                  f'`BENCHSUITE_BUDGET="steps={int(steps)},seeds={int(seeds)}"` caps a grid), fewer than the '
+                  "paper's protocol that the config plans. Read the verdicts as what this budget gives, not as "
+                  "a reproduction of the paper.", ""]
+    every = sorted(int(v) for v in pd.to_numeric(runs.get("config.eval_every", pd.Series(dtype=float)),
+                                                 errors="coerce").dropna().unique() if v > 0)
+    if every:
+        lines += [f"Snapshots scored every {' / '.join(f'{v:,}' for v in every)} steps (`eval_every`).", ""]
     lines += ["| dataset | method | ran | planned |", "|---|---|---|---|"]
     for _, row in published.drop_duplicates(COORDINATES).iterrows():
         planned = budget_text({**row.to_dict(), "steps": row["planned_steps"], "seeds": row["planned_seeds"]})

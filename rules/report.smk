@@ -8,7 +8,7 @@ rule aggregate:
         runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
         curves=f"{TABLES}/curves.csv",
-        published=f"{TABLES}/published.csv",
+        published=report(f"{TABLES}/published.csv", caption="../report/published.rst", category="Tables"),
     log:
         f"{LOGS}/aggregate.log",
     resources:

@@ -139,7 +139,9 @@ def test_reproductions_renders_budget_time_machine_verdicts_and_curves(results, 
     assert text.startswith("# Reproductions\n\nGenerated from the pipeline's tables by `benchsuite reproductions "
                            "results/x`")
     assert f"## {results.name}" in text
-    assert "**A reduced budget**" in text
+    assert ('**A reduced budget**: at most 100 steps and 2 seeds a cell (as `BENCHSUITE_BUDGET="steps=100,seeds=2"` '
+            "caps a grid)") in text
+    assert "Snapshots scored every" not in text  # these runs kept no eval_every snapshots of their own
     assert "| ring8 | nonsaturating × none | 100 of 400,000 steps, 2 of 10 seeds | 400,000 steps, 10 seeds |" in text
     # Three runs of 20 s each, 100 steps: 5 steps a second; all three ran in the same 20 s.
     assert "Training: 60 s of run time summed over 3 runs (20 s a run, 5.0 steps a second, medians)" in text
