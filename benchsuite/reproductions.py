@@ -158,8 +158,10 @@ def extrapolation_lines(runs: pd.DataFrame, published: pd.DataFrame, train: pd.S
             return ["The full budget cannot be extrapolated: a cell has no measured speed or planned steps."]
         total += steps / cell_speed * int(row["planned_seeds"])
     concurrency = train.sum() / span if span and span > 0 else math.nan
-    text = (f"**The full budget, extrapolated**: at each cell's measured speed, the planned steps and seeds "
-            f"come to {_duration(total)} of training run time")
+    text = (f"**The full budget, extrapolated**: the {len(planned)} cell{'s' if len(planned) != 1 else ''} with "
+            f"published numbers, at each one's measured speed, {'come' if len(planned) != 1 else 'comes'} to "
+            f"{_duration(total)} of training run time "
+            "for their planned steps and seeds")
     if not math.isnan(concurrency):
         text += (f"; at this run's concurrency ({concurrency:.1f} runs training at once on average: summed run "
                  f"time over wall time) about {_duration(total / concurrency)} of wall-clock time")

@@ -148,7 +148,8 @@ def test_reproductions_renders_budget_time_machine_verdicts_and_curves(results, 
     assert "20 s of wall-clock time" in text
     assert "- Machine: Test CPU 9000, 2 cores, device cpu, 1 torch thread(s) a run (3 runs)." in text
     # Two cells of 400,000 steps x 10 seeds at 5 steps a second: 1,600,000 s; at a concurrency of 3.
-    assert "come to 18.5 days of training run time" in text and "(3.0 runs training at once" in text
+    assert ("the 2 cells with published numbers, at each one's measured speed, come to 18.5 days of training run "
+            "time for their planned steps and seeds") in text and "(3.0 runs training at once" in text
     assert "about 6.2 days of wall-clock time" in text
     assert ("| ring8 | nonsaturating × none | modes covered | 17.3 ± 0.8 (standard error, 10 trials) | "
             "6 [5, 7] over 2 seeds | **disagrees** |") in text
