@@ -399,9 +399,12 @@ def report_command(args: argparse.Namespace) -> int:
         if not (Path(args.tables) / name).is_file():
             raise ConfigError(f"table {str(Path(args.tables) / name)!r} not found; "
                               f"run `benchsuite aggregate --out {args.tables}` first")
+    from benchsuite.published import read as read_published
+
     try:
         read_tables(args.tables)
-    except (ValueError, OSError) as error:  # pandas' parser and empty-file errors are ValueErrors
+        read_published(args.tables)
+    except (ValueError, OSError, KeyError) as error:  # pandas' parser and empty-file errors are ValueErrors
         raise ConfigError(f"the tables in {args.tables!r} are empty or damaged ({type(error).__name__}: "
                           f"{' '.join(str(error).split())[:200]}); run `benchsuite aggregate --out {args.tables}` again") from None
     check_writable(args.out, "--out", directory=False)

@@ -162,6 +162,11 @@ CLI_CASES = [
     ("aggregate --better", ["aggregate", "--runs", "runs", "--out", "adir/t", "--better", "fid=sideways"],
      ["--better expects METRIC=higher"]),
     ("aggregate --out under a file", ["aggregate", "runs/good", "--out", "afile/t"], ["afile", "is a file"]),
+    ("aggregate --published not JSON", ["aggregate", "runs/good", "--out", "adir/t", "--published", "[1, 2"],
+     ["--published", "not valid JSON"]),
+    ("aggregate --published missing file", ["aggregate", "runs/good", "--out", "adir/t", "--published", "nowhere.json"],
+     ["--published", "neither a JSON list nor an existing file"]),
+    ("reproductions not a results dir", ["reproductions", "adir"], ["adir", "has no tables/runs.csv"]),
     # report
     ("report missing tables", ["report", "--tables", "tables-missing", "--out", "adir/r.html"], ["runs.csv", "not found",
                                                                                                 "aggregate"]),
