@@ -33,6 +33,9 @@ says how to score the run again.
 interval does not overlap the interval of any other cell; ``tied_with_best`` marks the cells whose
 intervals overlap the leader's (the leader included), i.e. those the seeds cannot tell apart.
 
+``published.csv`` sets the config's published numbers beside ours, with a verdict
+(``benchsuite.published``).
+
 Everything here reads JSON and CSV only (no torch), and each resampling statistic of each row draws
 from its own generator, seeded from the configured seed and the row's name: the tables are identical however
 often, in whatever order and with whatever other cells they are rebuilt.
@@ -458,12 +461,16 @@ def collect_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "last", select: str | None = None,
-                 sweeps: dict[str, Any] | None = None, **options: Any) -> tuple[Path, Path]:
-    """Write ``runs.csv``, ``summary.csv``, ``curves.csv`` and ``budget.csv`` into ``out``; returns the
-    first two paths. ``at`` and ``select``: which snapshot a run's row reports (``pick_snapshot``), said
-    in summary.csv; ``sweeps``: which setting of which study's sweep each swept cell is
-    (``Grid.sweep_settings``), for runs.csv's ``sweep`` and ``setting`` and for budget.csv."""
+                 sweeps: dict[str, Any] | None = None, published: Iterable[dict[str, Any]] = (),
+                 **options: Any) -> tuple[Path, Path]:
+    """Write ``runs.csv``, ``summary.csv``, ``curves.csv``, ``budget.csv`` and ``published.csv`` into
+    ``out``; returns the first two paths. ``at`` and ``select``: which snapshot a run's row reports
+    (``pick_snapshot``), said in summary.csv; ``sweeps``: which setting of which study's sweep each
+    swept cell is (``Grid.sweep_settings``), for runs.csv's ``sweep`` and ``setting`` and for
+    budget.csv; ``published``: the config's published numbers (``grid.published_rows``), set beside
+    ours in published.csv (``benchsuite.published``; only its header when there are none)."""
     from benchsuite.budget_curves import budget_curves, label_draws
+    from benchsuite.published import compare
 
     run_dirs = list(run_dirs)
     runs, metrics = collect(run_dirs, at, select)
@@ -481,6 +488,8 @@ def write_tables(run_dirs: Iterable[str | Path], out: str | Path, at: str = "las
     write_text(out / "curves.csv", collect_curves(run_dirs).to_csv(index=False, lineterminator="\n"))
     budget = budget_curves(runs, summary, **{k: v for k, v in options.items() if k in ("resamples", "confidence", "seed")})
     write_text(out / "budget.csv", budget.to_csv(index=False, lineterminator="\n"))
+    against = compare(summary, runs, published, confidence=options.get("confidence", 0.95))
+    write_text(out / "published.csv", against.to_csv(index=False, lineterminator="\n"))
     return runs_path, summary_path
 
 

@@ -1,4 +1,5 @@
-"""The ``benchsuite`` command: list, train, evaluate, probe (and the pipeline's aggregate and report)."""
+"""The ``benchsuite`` command: list, train, evaluate, probe (and the pipeline's aggregate and report, and
+reproductions, which renders docs/reproductions.md from presets' results)."""
 
 from __future__ import annotations
 
@@ -357,6 +358,7 @@ def aggregate_command(args: argparse.Namespace) -> int:
         run_dirs, args.out, baseline={"objective": objective, "regulariser": regulariser},
         resamples=args.bootstrap, confidence=args.confidence, seed=args.seed, better=better,
         at=args.at, select=args.select, sweeps=sweep_settings(args.sweeps),
+        published=published_entries(args.published),
     )
     print(f"{len(run_dirs)} runs -> {runs_path}, {summary_path}")
     return 0
@@ -378,6 +380,32 @@ def sweep_settings(value: str | None) -> dict[str, Any] | None:
     return loaded
 
 
+PUBLISHED_FIELDS = ("dataset", "architecture", "objective", "regulariser", "variant", "metric", "mean",
+                    "spread_kind", "source")
+
+
+def published_entries(value: str | None) -> list[dict[str, Any]]:
+    """``aggregate --published``: the rows of grid.published_rows as inline JSON or a JSON file."""
+    if not value:
+        return []
+    text = value
+    if not value.lstrip().startswith("["):
+        if not Path(value).is_file():
+            raise ConfigError(f"--published {value[:80]!r} is neither a JSON list nor an existing file")
+        text = Path(value).read_text()
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(f"--published is not valid JSON ({error}); give the list the pipeline writes") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ConfigError("--published must be a JSON list of published entries, one object per cell")
+    for row in rows:
+        missing = [name for name in PUBLISHED_FIELDS if name not in row]
+        if missing:
+            raise ConfigError(f"--published: an entry lacks {', '.join(missing)}: {json.dumps(row)[:200]}")
+    return rows
+
+
 @command("report")
 def report_command(args: argparse.Namespace) -> int:
     from benchsuite.report import build, load_grid_config
@@ -388,9 +416,12 @@ def report_command(args: argparse.Namespace) -> int:
         if not (Path(args.tables) / name).is_file():
             raise ConfigError(f"table {str(Path(args.tables) / name)!r} not found; "
                               f"run `benchsuite aggregate --out {args.tables}` first")
+    from benchsuite.published import read as read_published
+
     try:
         read_tables(args.tables)
-    except (ValueError, OSError) as error:  # pandas' parser and empty-file errors are ValueErrors
+        read_published(args.tables)
+    except (ValueError, OSError, KeyError) as error:  # pandas' parser and empty-file errors are ValueErrors
         raise ConfigError(f"the tables in {args.tables!r} are empty or damaged ({type(error).__name__}: "
                           f"{' '.join(str(error).split())[:200]}); run `benchsuite aggregate --out {args.tables}` again") from None
     check_writable(args.out, "--out", directory=False)
@@ -399,6 +430,19 @@ def report_command(args: argparse.Namespace) -> int:
     out = build(args.tables, args.out, figures=args.figures, grid_config=load_grid_config(args.grid_config),
                 title=args.title, template=args.template, probes=args.probes)
     print(f"report: {out.resolve()}")
+    return 0
+
+
+@command("reproductions")
+def reproductions_command(args: argparse.Namespace) -> int:
+    from benchsuite.reproductions import render
+
+    for directory in args.results:
+        if not Path(directory, "tables", "runs.csv").is_file():
+            raise ConfigError(f"{directory} has no tables/runs.csv; name a results directory the pipeline wrote "
+                              "(its config key results), e.g. results/pacgan-toys")
+    command_line = " ".join(["benchsuite reproductions", *args.results])
+    sys.stdout.write(render(args.results, command_line))
     return 0
 
 
@@ -490,6 +534,9 @@ def parser() -> argparse.ArgumentParser:
                    help="which drawn setting each swept cell is, as JSON (the pipeline passes it from the grid)")
     p.add_argument("--select", metavar="METRIC",
                    help="with --at best, the metric that picks the snapshot (default: the first headline metric)")
+    p.add_argument("--published", metavar="JSON|FILE",
+                   help="published numbers per cell (a JSON list, as the pipeline passes its config's published: "
+                        "entries), set beside ours in tables/published.csv")
 
     p = sub.add_parser("report", help="tables -> one self-contained HTML report")
     p.add_argument("--tables", default="results/tables", help="directory holding runs.csv and summary.csv")
@@ -499,6 +546,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="title of the page (default: the config's report.title)")
     p.add_argument("--template", help="the Jinja2 template (default: report/report.html.j2 of the source tree)")
     p.add_argument("--probes", help="a directory of probe directories (benchsuite probe) for the Probes section")
+
+    p = sub.add_parser("reproductions",
+                       help="results directories of presets -> Markdown: budget, time, machine and each published "
+                            "number beside ours (docs/reproductions.md)")
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="a directory the pipeline wrote (config key results)")
     return main
 
 

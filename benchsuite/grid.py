@@ -527,11 +527,23 @@ def _describe(rule: dict[str, Any]) -> str:
     return ", ".join(f"{key} {value}" for key, value in rule.items())
 
 
-def published_rows(config: dict[str, Any], grid: Grid) -> list[dict[str, Any]]:
+def published_rows(config: dict[str, Any], grid: Grid, planned: Grid | None = None) -> list[dict[str, Any]]:
     """The published numbers as a tidy table, one row per cell and entry: the cell's coordinates
-    (``CELL_KEYS``, as in summary.csv) then the entry's fields; plain JSON, to hand to the tables."""
-    return [dict(zip(CELL_KEYS, cell)) | entry
-            for cell, entries in published_by_cell(config, grid).items() for entry in entries]
+    (``CELL_KEYS``, as in summary.csv), the entry's fields, and the budget the config plans for the
+    cell (``planned_steps``, ``planned_seeds``: of ``planned``, the grid expanded without a
+    smoke-test budget, when ``grid`` was capped); plain JSON, to hand to the tables."""
+    budget: dict[tuple[str, ...], tuple[set[int], int]] = {}
+    for run in (planned or grid).runs.values():
+        steps, seeds = budget.get(cell_of(run), (set(), 0))
+        budget[cell_of(run)] = (steps | {run.config.steps}, seeds + 1)
+    rows = []
+    for cell, entries in published_by_cell(config, grid).items():
+        steps, seeds = budget.get(cell, (set(), 0))
+        # A cell whose studies plan different budgets (rare) lists them all.
+        planned_steps = next(iter(steps)) if len(steps) == 1 else "/".join(map(str, sorted(steps)))
+        plan = {"planned_steps": planned_steps, "planned_seeds": seeds}
+        rows += [dict(zip(CELL_KEYS, cell)) | entry | plan for entry in entries]
+    return rows
 
 
 # --- From a run to a command line -----------------------------------------------------------------

@@ -63,7 +63,9 @@ def cpu_model() -> str:
 
 
 def device_description(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {"device": str(device), "cpu": cpu_model(), "torch_threads": torch.get_num_threads()}
+    # The cores beside the model: a wall time means little without the machine's width.
+    info: dict[str, Any] = {"device": str(device), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

@@ -1,11 +1,13 @@
 """The tables and the run directories -> one self-contained HTML report (figures inlined as PNG).
 
-Sections: what ran (studies, seeds, steps, environment and provenance, the config); a leaderboard
-per dataset (mean and bootstrap interval over seeds, failures, the difference to the baseline, a
-"best" only where the intervals separate it from every other cell), each followed by the few-seed
-statistics against the baseline (IQM, probability of improvement, the permutation p-value and the
-lowest the seeds allow, the seeds that would separate the two); every method across datasets (IQM
-and performance profiles on scores rescaled per dataset, ``benchsuite.few_seeds``); the precision-recall plane
+Sections: what ran (studies, seeds, steps, environment and provenance, the config); against the
+published numbers (when the config carries some: each beside ours, with the verdict of
+``benchsuite.published``); a leaderboard per dataset (mean and bootstrap interval over seeds,
+failures, the difference to the baseline, a "best" only where the intervals separate it from every
+other cell), each followed by the few-seed statistics against the baseline (IQM, probability of
+improvement, the permutation p-value and the lowest the seeds allow, the seeds that would separate
+the two); every method across datasets (IQM and performance profiles on scores rescaled per dataset,
+``benchsuite.few_seeds``); the precision-recall plane
 (sample quality against mode coverage for the toy mixtures); metric distributions across seeds;
 training curves and gradient-norm diagnostics per objective and per regulariser, gradients on a log
 scale; a sample picture per method; the diverged runs with their reasons. Every figure names the
@@ -43,6 +45,8 @@ from benchsuite.errors import ConfigError
 from benchsuite.figures import (Figure, budget_lines, file_slug, performance_profile, precision_recall_plane,
                                 seed_distributions, seeds_phrase, training_lines)
 from benchsuite.io import write_bytes, write_text
+from benchsuite.published import budget_text, ours_text, published_text, reduced
+from benchsuite.published import read as read_published
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "report" / "report.html.j2"
 
@@ -395,6 +399,26 @@ class Report:
                              "better": str(rows["better"].iloc[0]), "ranked": ranked})
         return sections
 
+    # Against the published numbers.
+
+    def against_published(self, table: pd.DataFrame | None) -> list[dict[str, Any]]:
+        """One row per published entry and cell of published.csv, in words; empty without one."""
+        if table is None:
+            return []
+        rows = []
+        for _, row in table.iterrows():
+            cell = self.summary
+            for column in ("dataset", "architecture", "objective", "regulariser", "variant"):
+                cell = cell[cell[column].astype(str) == str(row[column])]
+            method = method_label(cell.iloc[0]) if len(cell) else method_label({**row.to_dict(), "regularisers": row["regulariser"]})
+            rows.append({
+                "dataset": row["dataset"], "method": method, "metric": row["label"],
+                "published": published_text(row), "source": row["source"], "note": row["note"],
+                "ours": ours_text(row), "budget": budget_text(row), "reduced": reduced(row),
+                "verdict": row["verdict"], "reason": row["reason"],
+            })
+        return rows
+
     # Training curves and gradient diagnostics.
 
     def diagnostics(self) -> list[dict[str, Any]]:
@@ -739,6 +763,7 @@ def build(tables: str | Path, out: str | Path, figures: str | Path | None = None
         "distributions": report.distributions(),
         "curves": report.metric_curves(),
         "budgets": report.budgets(),
+        "published": report.against_published(read_published(tables)),
         "at": _snapshot_phrase(summary),
         "diagnostics": report.diagnostics(),
         "samples": report.samples(),

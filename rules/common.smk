@@ -22,6 +22,10 @@ try:
     GRID = grid_module.expand(config, base=Path.cwd(), budget=BUDGET)
     EVALUATION = grid_module.evaluation_arguments(config, GRID, budget=BUDGET)
     SWEEPS = GRID.sweep_settings()
+    # The published numbers per cell, with the budget the config plans (the paper's, in a preset):
+    # under a smoke-test budget the grid is expanded once more, uncapped, to know it.
+    PUBLISHED = grid_module.published_rows(
+        config, GRID, grid_module.expand(config, base=Path.cwd()) if BUDGET is not None and config.get("published") else None)
     # `cuda` is taken on trust here and checked before the first job (the Snakefile's onstart) or,
     # under a cluster executor, by each job on its own node.
     DEVICE = grid_module.pick_device(config["device"], check=False)

@@ -9,6 +9,7 @@ rule aggregate:
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
         curves=f"{TABLES}/curves.csv",
         budget=f"{TABLES}/budget.csv",
+        published=report(f"{TABLES}/published.csv", caption="../report/published.rst", category="Tables"),
     log:
         f"{LOGS}/aggregate.log",
     resources:
@@ -23,12 +24,14 @@ rule aggregate:
         select=f"--select {shlex.quote(config['aggregate']['select'])}" if config["aggregate"].get("select") else "",
         # Which drawn setting each swept cell is: only the grid knows (benchsuite.sweep).
         sweeps=f"--sweeps {shlex.quote(json.dumps(SWEEPS, sort_keys=True))}" if SWEEPS else "",
+        published=f"--published {shlex.quote(json.dumps(PUBLISHED, sort_keys=True))}" if PUBLISHED else "",
     conda:
         "../envs/report.yaml"
     shell:
         "{params.cli} aggregate {params.run_dirs} --out {params.tables:q} --baseline {params.baseline} "
         "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
-        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} {params.sweeps} > {log:q} 2>&1"
+        "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} {params.sweeps} "
+        "{params.published} > {log:q} 2>&1"
 
 
 rule report:
@@ -37,6 +40,7 @@ rule report:
         summary=rules.aggregate.output.summary,
         curves=rules.aggregate.output.curves,
         budget=rules.aggregate.output.budget,
+        published=rules.aggregate.output.published,
         template=os.path.join(BASEDIR, "report", "report.html.j2"),
         # Probes (rules/probes.smk): their records, so that the report waits for every probe.
         probes=PROBE_RECORDS,

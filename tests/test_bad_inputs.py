@@ -166,6 +166,11 @@ CLI_CASES = [
      ["--sweeps is not valid JSON"]),
     ("aggregate --sweeps shape", ["aggregate", "runs/good", "--out", "adir/t", "--sweeps", '{"tune": [1, 2]}'],
      ["--sweeps must map study"]),
+    ("aggregate --published not JSON", ["aggregate", "runs/good", "--out", "adir/t", "--published", "[1, 2"],
+     ["--published", "not valid JSON"]),
+    ("aggregate --published missing file", ["aggregate", "runs/good", "--out", "adir/t", "--published", "nowhere.json"],
+     ["--published", "neither a JSON list nor an existing file"]),
+    ("reproductions not a results dir", ["reproductions", "adir"], ["adir", "has no tables/runs.csv"]),
     # report
     ("report missing tables", ["report", "--tables", "tables-missing", "--out", "adir/r.html"], ["runs.csv", "not found",
                                                                                                 "aggregate"]),

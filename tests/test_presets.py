@@ -11,12 +11,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
 
 from benchsuite import registry
 from benchsuite.datasets.torchvision import TorchvisionImages
+from benchsuite.published import VERDICTS
 
 from conftest import ROOT, make_fresh_clone, user_environment
 
@@ -131,4 +133,10 @@ def test_a_preset_runs_end_to_end_at_a_smoke_test_budget(clone, name):
     else:
         assert run.returncode == 0, output[-3000:]
         results = clone / preset(name).get("results", "results")
-        assert (results / "report.html").stat().st_size > 10_000
+        page = (results / "report.html").read_text()
+        assert len(page) > 10_000
+        # Each published number reaches published.csv with a verdict, and the report's section.
+        published = pd.read_csv(results / "tables" / "published.csv")
+        assert set(published["verdict"]) <= set(VERDICTS)
+        assert len(published) >= len(preset(name).get("published") or [])
+        assert ("Against the published numbers" in page) == bool(preset(name).get("published"))

@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from benchsuite import aggregate, registry
+from benchsuite.budget import Budget
 from benchsuite.grid import CELL_KEYS, DEFAULT_VARIANT, GridError, cell_of, expand, published_by_cell, published_rows
 from benchsuite.metrics.stacked import mode_counts
 
@@ -65,8 +66,18 @@ def test_the_rows_carry_the_coordinates_of_the_tables():
     for run in grid.runs.values():
         parsed = aggregate.split_run_id(run.run_id)
         assert cell_of(run) == tuple(parsed[key] for key in CELL_KEYS)
-    assert all(set(row) == {*CELL_KEYS, "metric", "mean", "spread", "spread_kind", "n", "source", "note", "entry"}
-               for row in rows)
+    assert all(set(row) == {*CELL_KEYS, "metric", "mean", "spread", "spread_kind", "n", "source", "note", "entry",
+                            "planned_steps", "planned_seeds"} for row in rows)
+
+
+def test_the_rows_carry_the_budget_the_config_plans_not_the_capped_one():
+    cfg = config(ENTRY) | {"settings": {"steps": 5000}}
+    capped = expand(cfg, budget=Budget(steps=20, seeds=1))
+    assert {run.config.steps for run in capped.runs.values()} == {20}
+    (row,) = published_rows(cfg, capped, planned=expand(cfg))
+    assert (row["planned_steps"], row["planned_seeds"]) == (5000, 2)
+    (row,) = published_rows(cfg, capped)
+    assert (row["planned_steps"], row["planned_seeds"]) == (20, 1)
 
 
 def test_a_config_without_published_numbers_has_none():
