@@ -236,31 +236,6 @@ def collect(run_dirs: Iterable[str | Path], at: str = "last",
 # --- Statistics -----------------------------------------------------------------------------------
 
 
-def bootstrap_mean_interval(values: np.ndarray, resamples: int, confidence: float,
-                            rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean; NaN for fewer than two values."""
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return math.nan, math.nan
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
-def bootstrap_difference_interval(a: np.ndarray, b: np.ndarray, resamples: int, confidence: float,
-                                  rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(a) - mean(b), each resampled on its own."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan, math.nan
-    diffs = (a[rng.integers(0, len(a), size=(resamples, len(a)))].mean(axis=1)
-             - b[rng.integers(0, len(b), size=(resamples, len(b)))].mean(axis=1))
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
 COMPARISON_COLUMNS = ["delta", "delta_ci_low", "delta_ci_high", "p_value", "p_min", "prob_improvement",
                       "prob_improvement_ci_low", "prob_improvement_ci_high", "effect_size", "seeds_needed"]
 
@@ -277,7 +252,7 @@ def compare_with_baseline(values: np.ndarray, reference: np.ndarray | None, bett
         return compared
     both = len(values) > 0 and len(reference) > 0
     compared["delta"] = float(values.mean() - reference.mean()) if both else math.nan
-    compared["delta_ci_low"], compared["delta_ci_high"] = bootstrap_difference_interval(
+    compared["delta_ci_low"], compared["delta_ci_high"] = few_seeds.difference_of_means_interval(
         values, reference, resamples, confidence, seeded_generator(seed, f"{name}/difference"))
     compared["p_value"] = few_seeds.permutation_p_value(values, reference, seeded_generator(seed, f"{name}/permutation"))
     compared["p_min"] = float(few_seeds.smallest_p_value(len(values), len(reference))) if both else math.nan
@@ -326,7 +301,7 @@ def summarise(
         for metric in applies[cell["dataset"]]:
             values = pd.to_numeric(group[metric], errors="coerce").dropna().to_numpy(dtype=float)
             rng = seeded_generator(seed, f"{name}/{metric}")
-            low, high = bootstrap_mean_interval(values, resamples, confidence, rng)
+            low, high = few_seeds.mean_interval(values, resamples, confidence, rng)
             iqm_low, iqm_high = few_seeds.interquartile_mean_interval(values, resamples, confidence,
                                                                       seeded_generator(seed, f"{name}/{metric}/iqm"))
             row = {

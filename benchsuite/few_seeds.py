@@ -64,6 +64,27 @@ def _percentile_interval(samples: tuple[np.ndarray, ...], statistic, resamples: 
     return result.confidence_interval.low, result.confidence_interval.high
 
 
+def mean_interval(values: np.ndarray, resamples: int, confidence: float,
+                  rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean; NaN for fewer than two values."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return math.nan, math.nan
+    low, high = _percentile_interval((values,), np.mean, resamples, confidence, rng)
+    return float(low), float(high)
+
+
+def difference_of_means_interval(x: np.ndarray, y: np.ndarray, resamples: int, confidence: float,
+                                 rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(X) - mean(Y), each side resampled on its own; NaN under
+    two values a side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2 or len(y) < 2:
+        return math.nan, math.nan
+    low, high = _percentile_interval((x, y), _difference_of_means, resamples, confidence, rng)
+    return float(low), float(high)
+
+
 def interquartile_mean_interval(values: np.ndarray, resamples: int, confidence: float,
                                 rng: np.random.Generator) -> tuple[float, float]:
     """Percentile bootstrap interval of the IQM; NaN for fewer than two values."""

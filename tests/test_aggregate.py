@@ -12,8 +12,6 @@ import pandas as pd
 import pytest
 
 from benchsuite.aggregate import (
-    bootstrap_difference_interval,
-    bootstrap_mean_interval,
     collect,
     find_run_dirs,
     summarise,
@@ -215,16 +213,6 @@ def test_the_baseline_trained_under_the_same_settings_is_preferred(runs_root, tm
         write_run(runs_root, "ebgan", "default", seed, {"modes_covered": 3, "modes_total": 8, "high_quality": 0.3})
     _, summary = tables(runs_root, tmp_path / "tables2")
     assert set(summary.loc[summary["objective"] == "ebgan", "baseline"]) == {"nonsaturating/none"}
-
-
-def test_statistics_helpers():
-    rng = np.random.default_rng(0)
-    assert bootstrap_mean_interval(np.array([3.0, 3.0, 3.0]), 200, 0.95, rng) == pytest.approx((3.0, 3.0))
-    assert all(np.isnan(bootstrap_mean_interval(np.array([1.0]), 200, 0.95, rng)))
-    low, high = bootstrap_mean_interval(rng.normal(10, 1, size=400), 1000, 0.95, rng)
-    assert low < 10 < high and high - low < 0.4
-    low, high = bootstrap_difference_interval(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0, 3.0]), 500, 0.95, rng)
-    assert 2 <= low <= 4 <= high <= 6
 
 
 def test_missing_metrics_file_shows_as_not_evaluated(runs_root):

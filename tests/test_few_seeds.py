@@ -132,3 +132,20 @@ def test_the_statistics_are_deterministic_for_a_seed():
     first = few_seeds.probability_of_improvement_interval(x, y, "higher", 300, 0.9, few_seeds.seeded_generator(1, "a"))
     again = few_seeds.probability_of_improvement_interval(x, y, "higher", 300, 0.9, few_seeds.seeded_generator(1, "a"))
     assert first == again
+
+
+def test_bootstrap_intervals_of_the_mean_and_of_a_difference_of_means():
+    rng = np.random.default_rng(0)
+    assert few_seeds.mean_interval(np.array([3.0, 3.0, 3.0]), 200, 0.95, rng) == pytest.approx((3.0, 3.0))
+    assert all(np.isnan(few_seeds.mean_interval(np.array([1.0]), 200, 0.95, rng)))
+    low, high = few_seeds.mean_interval(rng.normal(10, 1, size=400), 1000, 0.95, rng)
+    assert low < 10 < high and high - low < 0.4  # about 4 standard errors of 0.05
+    # Every resample of {5, 6, 7} minus one of {1, 2, 3} lies in [2, 6]; the middle 95 % holds 4.
+    low, high = few_seeds.difference_of_means_interval(np.array([5.0, 6.0, 7.0]), np.array([1.0, 2.0, 3.0]), 500,
+                                                       0.95, rng)
+    assert 2 <= low < 4 < high <= 6
+    assert all(np.isnan(few_seeds.difference_of_means_interval(np.array([1.0]), np.array([1.0, 2.0]), 500, 0.95, rng)))
+    # The same generator state gives the same interval: the tables are reproducible.
+    values = np.array([0.1, 0.4, 0.35, 0.8])
+    assert (few_seeds.mean_interval(values, 300, 0.9, np.random.default_rng(7))
+            == few_seeds.mean_interval(values, 300, 0.9, np.random.default_rng(7)))
