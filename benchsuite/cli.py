@@ -329,6 +329,17 @@ def probe_command(args: argparse.Namespace) -> int:
 # --- aggregate and report (the pipeline's last two steps) -----------------------------------------
 
 
+def listed_run_dirs(path: str | None) -> list[str]:
+    """``aggregate --run-list``: the run directories a file names, one a line (blank lines skipped)."""
+    if path is None:
+        return []
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"--run-list {path!r} cannot be read ({error.strerror or error})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 @command("aggregate")
 def aggregate_command(args: argparse.Namespace) -> int:
     from benchsuite.aggregate import find_run_dirs, write_tables
@@ -339,12 +350,13 @@ def aggregate_command(args: argparse.Namespace) -> int:
     if not objective or not regulariser:
         raise ConfigError(f"--baseline expects OBJECTIVE:REGULARISER, got {args.baseline!r}")
     regulariser = regulariser_spec.canonical(regulariser)
-    for run_dir in args.run_dirs:
+    named = [*args.run_dirs, *listed_run_dirs(args.run_list)]
+    for run_dir in named:
         if not Path(run_dir, "config.json").is_file():
             raise ConfigError(f"{run_dir} is not a run directory (it has no config.json); name run directories")
-    if not args.run_dirs and not Path(args.runs).is_dir():
+    if not named and not Path(args.runs).is_dir():
         raise ConfigError(f"--runs {args.runs!r} is not a directory; name the folder the runs were trained into")
-    run_dirs = args.run_dirs or find_run_dirs(args.runs)
+    run_dirs = named or find_run_dirs(args.runs)
     if not run_dirs:
         raise ConfigError(f"no run directories under {args.runs!r}; train and evaluate runs first, or name them")
     check_writable(args.out, "--out", directory=True)
@@ -519,6 +531,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="run directories -> tables/runs.csv and tables/summary.csv")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to include (default: every run under --runs)")
     p.add_argument("--runs", default="results/runs", help="where to look for runs when none are named")
+    p.add_argument("--run-list", metavar="FILE",
+                   help="a text file naming run directories, one a line, taken with any RUN_DIRs (the pipeline "
+                        "passes its grid's runs this way: thousands would overflow a command line)")
     p.add_argument("--out", default="results/tables", help="directory of the two tables")
     p.add_argument("--baseline", default="nonsaturating:none", metavar="OBJECTIVE:REGULARISER",
                    help="the cell every other cell of a dataset is compared with")

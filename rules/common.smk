@@ -1,5 +1,6 @@
 # The grid, the paths and how jobs call the package; included first by the Snakefile.
 
+import hashlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ sys.path.insert(0, BASEDIR)
 
 from benchsuite import budget as budget_module
 from benchsuite import grid as grid_module
+from benchsuite import io as io_module
 from benchsuite.errors import ConfigError
 
 try:

@@ -1,9 +1,24 @@
 # Every run's metrics -> the two tables -> the report.
 
+# The grid's runs reach the aggregate job in a file, one a line: on its command line a few thousand
+# run directories would pass the shell's limit on one argument (128 KB). The file is named by a
+# digest of what it lists, so a changed grid is a new file whatever Snakemake's rerun triggers.
+RUN_LIST_TEXT = "".join(f"{RUNS}/{run_id}\n" for run_id in GRID.runs)
+RUN_LIST = f"{RESULTS}/run-lists/{hashlib.sha256(RUN_LIST_TEXT.encode()).hexdigest()[:16]}.txt"
+
+
+rule run_list:
+    output:
+        RUN_LIST,
+    localrule: True
+    run:
+        io_module.write_text(output[0], RUN_LIST_TEXT)
+
 
 rule aggregate:
     input:
         records=[f"{RUNS}/{record}" for record in EVALUATION_JOBS],
+        run_list=RUN_LIST,
     output:
         runs=report(f"{TABLES}/runs.csv", caption="../report/runs.rst", category="Tables"),
         summary=report(f"{TABLES}/summary.csv", caption="../report/summary.rst", category="Tables"),
@@ -17,7 +32,6 @@ rule aggregate:
     params:
         cli=CLI,
         tables=TABLES,
-        run_dirs=" ".join(shlex.quote(f"{RUNS}/{run_id}") for run_id in GRID.runs),
         baseline=shlex.quote(f"{config['aggregate']['baseline']['objective']}:{config['aggregate']['baseline']['regulariser']}"),
         better=" ".join(f"--better {shlex.quote(f'{k}={v}')}" for k, v in sorted(config["aggregate"]["better"].items())),
         at=shlex.quote(config["aggregate"].get("at", "last")),
@@ -28,7 +42,7 @@ rule aggregate:
     conda:
         "../envs/report.yaml"
     shell:
-        "{params.cli} aggregate {params.run_dirs} --out {params.tables:q} --baseline {params.baseline} "
+        "{params.cli} aggregate --run-list {input.run_list:q} --out {params.tables:q} --baseline {params.baseline} "
         "--bootstrap {config[aggregate][bootstrap]} --confidence {config[aggregate][confidence]} "
         "--seed {config[aggregate][seed]} {params.better} --at {params.at} {params.select} {params.sweeps} "
         "{params.published} > {log:q} 2>&1"

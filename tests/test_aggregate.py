@@ -232,6 +232,17 @@ def test_cli_finds_runs_and_leaves_set_aside_copies_out(runs_root, tmp_path, cap
     assert set(summary.loc[summary["is_baseline"], "objective"]) == {"minimax"}
 
 
+def test_cli_takes_runs_from_a_list_file_as_the_pipeline_passes_them(runs_root, tmp_path, capsys):
+    named = sorted(str(path.parent) for path in runs_root.rglob("config.json"))[:5]
+    listing = tmp_path / "runs.txt"
+    listing.write_text("\n".join(named[1:]) + "\n\n")  # a blank line is no run
+    assert main(["aggregate", named[0], "--run-list", str(listing), "--out", str(tmp_path / "t"),
+                 "--bootstrap", "200"]) == 0
+    assert "5 runs" in capsys.readouterr().out
+    runs = pd.read_csv(tmp_path / "t" / "runs.csv")
+    assert len(runs) == 5
+
+
 def test_aggregation_and_the_report_import_without_torch():
     # They run in envs/report.yaml, which has no torch. An import of torch fails there as it does here
     # (scipy.stats looks torch up in sys.modules, so a None entry there is not the same as no torch).

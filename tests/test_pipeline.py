@@ -71,6 +71,10 @@ def test_pipeline_runs_to_the_report(finished):
     assert set(curves["objective"]) == {"minimax", "nonsaturating"}
     assert sorted(curves["step"].unique()) == [10, 20, 30]
     assert (results / "figures" / "curves-ring8.png").exists()
+    # The aggregate job read the grid's runs from a file: every run, one a line.
+    (run_list,) = (results / "run-lists").glob("*.txt")
+    assert sorted(Path(line).name for line in run_list.read_text().splitlines()) == sorted(runs["run_id"].map(
+        lambda run_id: Path(run_id).name))
     for log in ("aggregate.log", "report.log"):
         assert (results / "logs" / log).exists()
     # One train job per configuration: its seeds train one after another in one process.
@@ -123,17 +127,17 @@ def test_a_deleted_metrics_file_is_scored_again_alone(finished):
     assert re.search(r"output: \S*/minimax/\w+/metrics-1\S*\.json", output), output
 
 
-def interrupt_mid_run(directory: Path) -> tuple[subprocess.Popen, Path | None]:
+def interrupt_mid_run(directory: Path) -> tuple[subprocess.Popen, Path | None, str]:
     """Start the pipeline and Ctrl-C it while a run has a checkpoint but no final status.
 
-    The whole process group is frozen (SIGSTOP) before the run is checked a second time and the
-    Ctrl-C is sent, so the run cannot finish between the check and the signal. Without that, a run
-    that finished in between left only Snakemake to interrupt, and Snakemake 9 drops a
-    KeyboardInterrupt that lands while it writes a log line (its log handler catches it), which is
-    exactly when a job has just finished: the pipeline then ran on and exited 0.
+    Snakemake starts with Ctrl-C's default action, as from a terminal: a test run started in the
+    background of a script (`./run-tests.sh &`) ignores SIGINT, every child inherits that, and the
+    pipeline would run to its end untouched. The process group is frozen (SIGSTOP) while the run is
+    checked a second time, so it cannot finish between the check and the signal.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    process = snakemake(directory, "--cores", "2", start_new_session=True)
+    process = snakemake(directory, "--cores", "2", start_new_session=True,
+                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     r1 = directory / "results" / "runs" / "ring8" / "mlp" / "nonsaturating" / "r1"
     deadline = time.monotonic() + 300
     interrupted = None
@@ -152,15 +156,15 @@ def interrupt_mid_run(directory: Path) -> tuple[subprocess.Popen, Path | None]:
     # processes take it as they wake, the trainer in the middle of its run.
     os.killpg(process.pid, signal.SIGINT)
     os.killpg(process.pid, signal.SIGCONT)
-    process.communicate(timeout=300)
-    return process, interrupted
+    output, _ = process.communicate(timeout=300)
+    return process, interrupted, output
 
 
 @pytest.mark.slow
 def test_an_interrupted_pipeline_resumes_and_finishes_with_identical_tables(finished, tmp_path):
     tmp_path = tmp_path / "first"
-    process, interrupted = interrupt_mid_run(tmp_path)
-    assert process.returncode != 0, process.stdout[-3000:]
+    process, interrupted, output = interrupt_mid_run(tmp_path)
+    assert process.returncode != 0, output[-5000:]
     assert (interrupted / "checkpoint.pt").exists() and not (interrupted / "status.json").exists()
 
     resumed = snakemake(tmp_path, "--cores", "2")
@@ -173,6 +177,21 @@ def test_an_interrupted_pipeline_resumes_and_finishes_with_identical_tables(fini
         if table == "runs.csv":
             ours, reference = comparable(ours), comparable(reference)
         pd.testing.assert_frame_equal(ours, reference)
+
+
+@pytest.mark.slow
+def test_the_aggregate_command_line_stays_short_however_many_runs(tmp_path):
+    # 3,000 run directories on one command line would pass the shell's 128 KB limit on one argument.
+    configfile = tmp_path / "big.yaml"
+    configfile.write_text(yaml.safe_dump({"datasets": ["ring8"], "architectures": ["mlp"],
+                                          "objectives": ["nonsaturating"], "regularisers": ["none", "r1"],
+                                          "seeds": "0-1499", "results": "results"}))
+    dry = snakemake(tmp_path, "-n", "-p", "--until", "aggregate", configfile=configfile)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    output = dry.stdout + dry.stderr
+    (command,) = [line for line in output.splitlines() if " -m benchsuite.cli aggregate " in line]
+    assert "--run-list results/run-lists/" in command and len(command) < 2000
+    assert job_counts(output)["run_list"] == 1
 
 
 def job_resources(output: str) -> dict[str, list[dict[str, str]]]:
