@@ -508,7 +508,7 @@ def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...
             for study in run.studies:
                 cell = {"study": study, "dataset": c.dataset, "architecture": c.architecture,
                         "objective": c.objective, "regulariser": c.regulariser, "seed": c.seed}
-                if matches(rule, cell):
+                if matches(rule, cell) and _names_exactly(rule, cell):
                     matched.setdefault(cell_of(run), run)
         if not matched:
             raise GridError(f"config key {where!r} ({_describe(rule)}) matches no cell of the grid")
@@ -521,6 +521,14 @@ def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...
                 )
             result.setdefault(key, []).append(dict(checked))
     return result
+
+
+def _names_exactly(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
+    """A published number is one method's: its ``regulariser`` names the cell's spec itself, not
+    every composition that contains it (``gp`` is WGAN-GP's number, not also WGAN-GP with R1)."""
+    if "regulariser" not in rule:
+        return True
+    return any(regulariser_spec.canonical(name) == cell["regulariser"] for name in _as_list(rule["regulariser"]))
 
 
 def _describe(rule: dict[str, Any]) -> str:

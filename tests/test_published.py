@@ -57,6 +57,18 @@ def test_each_cell_gets_the_entries_that_match_it():
     assert len(cells) == 3
 
 
+def test_an_entry_names_its_regulariser_exactly_not_every_composition_containing_it():
+    cfg = config()
+    cfg["studies"]["penalised"] = {"datasets": ["ring8"], "regularisers": ["gp", "gp+r1"]}
+    cfg["published"] = [ENTRY | {"study": "penalised", "regulariser": "gp", "mean": 7.0}]
+    validate(cfg, SCHEMA)
+    cells = published_by_cell(cfg, expand(cfg))
+    # An exclude rule's `gp` would take `gp+r1` too; WGAN-GP's number is not WGAN-GP with R1's.
+    assert [cell[3] for cell in cells] == ["gp"]
+    cfg["published"] = [ENTRY | {"study": "penalised", "regulariser": ["gp", "gp+r1"], "mean": 7.0}]
+    assert sorted(cell[3] for cell in published_by_cell(cfg, expand(cfg))) == ["gp", "gp+r1"]
+
+
 def test_the_rows_carry_the_coordinates_of_the_tables():
     cfg = config(ENTRY | {"dataset": ["ring8", "grid25"]})
     grid = expand(cfg)
