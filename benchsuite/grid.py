@@ -69,6 +69,9 @@ class Grid:
 
     runs: dict[str, Run] = field(default_factory=dict)
     excluded: int = 0
+    # The cells (study and the four coordinates) that exclude rules removed: a published number of
+    # one of them is set aside, not an error.
+    excluded_cells: set[tuple[str, ...]] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -315,6 +318,7 @@ def expand(config: dict[str, Any], base: str | Path | None = None, budget: Budge
                     "regulariser": regulariser, "seed": seed}
             if excluded(exclude, cell):
                 grid.excluded += 1
+                grid.excluded_cells.add((name, dataset, architecture, objective, regulariser))
                 continue
             settings = dict(study["settings"])
             for rule in overrides:
@@ -511,6 +515,8 @@ def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...
                 if matches(rule, cell) and _names_exactly(rule, cell):
                     matched.setdefault(cell_of(run), run)
         if not matched:
+            if any(matches(rule, cell) and _names_exactly(rule, cell) for cell in _cells(grid.excluded_cells)):
+                continue  # its cells are ones the config's exclude rules removed (a narrowed preset)
             raise GridError(f"config key {where!r} ({_describe(rule)}) matches no cell of the grid")
         for key, run in matched.items():
             known = _metric_values(run.modality)
@@ -521,6 +527,12 @@ def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...
                 )
             result.setdefault(key, []).append(dict(checked))
     return result
+
+
+def _cells(coordinates: Iterable[tuple[str, ...]]) -> Iterable[dict[str, Any]]:
+    for study, dataset, architecture, objective, regulariser in coordinates:
+        yield {"study": study, "dataset": dataset, "architecture": architecture, "objective": objective,
+               "regulariser": regulariser}
 
 
 def _names_exactly(rule: dict[str, Any], cell: dict[str, Any]) -> bool:

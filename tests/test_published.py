@@ -69,6 +69,18 @@ def test_an_entry_names_its_regulariser_exactly_not_every_composition_containing
     assert sorted(cell[3] for cell in published_by_cell(cfg, expand(cfg))) == ["gp", "gp+r1"]
 
 
+def test_an_entry_of_cells_the_exclude_rules_removed_is_set_aside_not_an_error():
+    # A preset narrowed from the command line (--config exclude=...) keeps running.
+    pac = ENTRY | {"study": "pacgan4", "regulariser": "pack", "mean": 7.8, "spread": 0.1}
+    cfg = config(ENTRY, pac) | {"exclude": [{"study": "pacgan4"}]}
+    cells = published_by_cell(cfg, expand(cfg))
+    assert [entry["entry"] for entries in cells.values() for entry in entries] == [0]
+    # An entry that names no cell at all is still a mistake.
+    cfg["published"].append(ENTRY | {"study": "pacgan4", "regulariser": "sn"})
+    with pytest.raises(GridError, match=r"published\[2\]"):
+        expand(cfg)
+
+
 def test_the_rows_carry_the_coordinates_of_the_tables():
     cfg = config(ENTRY | {"dataset": ["ring8", "grid25"]})
     grid = expand(cfg)
