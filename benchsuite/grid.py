@@ -202,8 +202,10 @@ def _check_rule(rule: dict[str, Any], where: str, studies: Iterable[str], allowe
 # --- Matching rules -------------------------------------------------------------------------------
 
 
-def matches(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
-    """Whether every coordinate the rule names matches the cell (see the module docstring)."""
+def matches(rule: dict[str, Any], cell: dict[str, Any], exact: bool = False) -> bool:
+    """Whether every coordinate the rule names matches the cell (see the module docstring); with
+    ``exact``, ``regulariser`` matches the cell's spec only (a published number is one method's:
+    ``gp`` is WGAN-GP's, not also WGAN-GP with R1's)."""
     for key in RULE_KEYS:
         if key not in rule:
             continue
@@ -212,9 +214,9 @@ def matches(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
             if cell["seed"] not in parse_seeds(rule[key], "seed"):
                 return False
         elif key == "regulariser":
-            resolved = split_regularisers(cell["regulariser"], cell["objective"])
+            resolved = [] if exact else split_regularisers(cell["regulariser"], cell["objective"])
             if not any(regulariser_spec.canonical(name) == cell["regulariser"] or name in resolved
-                       or (name == regulariser_spec.NONE and not resolved) for name in wanted):
+                       or (name == regulariser_spec.NONE and not resolved and not exact) for name in wanted):
                 return False
         elif cell[key] not in wanted:
             return False
@@ -512,10 +514,10 @@ def published_by_cell(config: dict[str, Any], grid: Grid) -> dict[tuple[str, ...
             for study in run.studies:
                 cell = {"study": study, "dataset": c.dataset, "architecture": c.architecture,
                         "objective": c.objective, "regulariser": c.regulariser, "seed": c.seed}
-                if matches(rule, cell) and _names_exactly(rule, cell):
+                if matches(rule, cell, exact=True):
                     matched.setdefault(cell_of(run), run)
         if not matched:
-            if any(matches(rule, cell) and _names_exactly(rule, cell) for cell in _cells(grid.excluded_cells)):
+            if any(matches(rule, cell, exact=True) for cell in _cells(grid.excluded_cells)):
                 continue  # its cells are ones the config's exclude rules removed (a narrowed preset)
             raise GridError(f"config key {where!r} ({_describe(rule)}) matches no cell of the grid")
         for key, run in matched.items():
@@ -533,14 +535,6 @@ def _cells(coordinates: Iterable[tuple[str, ...]]) -> Iterable[dict[str, Any]]:
     for study, dataset, architecture, objective, regulariser in coordinates:
         yield {"study": study, "dataset": dataset, "architecture": architecture, "objective": objective,
                "regulariser": regulariser}
-
-
-def _names_exactly(rule: dict[str, Any], cell: dict[str, Any]) -> bool:
-    """A published number is one method's: its ``regulariser`` names the cell's spec itself, not
-    every composition that contains it (``gp`` is WGAN-GP's number, not also WGAN-GP with R1)."""
-    if "regulariser" not in rule:
-        return True
-    return any(regulariser_spec.canonical(name) == cell["regulariser"] for name in _as_list(rule["regulariser"]))
 
 
 def _describe(rule: dict[str, Any]) -> str:
