@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,14 +71,22 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 # --- The pipeline --------------------------------------------------------------------------------
 
 
+def as_from_a_terminal() -> None:
+    """A child's Ctrl-C as a terminal gives it: a test suite started in the background of a script
+    (`./run-tests.sh &`) ignores SIGINT, and every child would inherit that and ignore a Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def snakemake(workdir: Path, *args: str, configfile: Path = TINY_GRID, timeout: float = 600,
               **popen: Any) -> subprocess.CompletedProcess | subprocess.Popen:
-    """The repository's pipeline in ``workdir`` (nothing lands in the repository)."""
+    """The repository's pipeline in ``workdir`` (nothing lands in the repository), started as from a
+    terminal."""
     command = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(configfile), *args]
     if popen:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=as_from_a_terminal, **popen)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, preexec_fn=as_from_a_terminal)
 
 
 def pipeline_failure(result: subprocess.CompletedProcess, workdir: Path) -> str:

@@ -130,14 +130,12 @@ def test_a_deleted_metrics_file_is_scored_again_alone(finished):
 def interrupt_mid_run(directory: Path) -> tuple[subprocess.Popen, Path | None, str]:
     """Start the pipeline and Ctrl-C it while a run has a checkpoint but no final status.
 
-    Snakemake starts with Ctrl-C's default action, as from a terminal: a test run started in the
-    background of a script (`./run-tests.sh &`) ignores SIGINT, every child inherits that, and the
-    pipeline would run to its end untouched. The process group is frozen (SIGSTOP) while the run is
-    checked a second time, so it cannot finish between the check and the signal.
+    Snakemake starts as from a terminal (conftest.snakemake), so the Ctrl-C takes even in a test run
+    started in the background. The process group is frozen (SIGSTOP) while the run is checked a
+    second time, so it cannot finish between the check and the signal.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    process = snakemake(directory, "--cores", "2", start_new_session=True,
-                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = snakemake(directory, "--cores", "2", start_new_session=True)
     r1 = directory / "results" / "runs" / "ring8" / "mlp" / "nonsaturating" / "r1"
     deadline = time.monotonic() + 300
     interrupted = None

@@ -34,7 +34,7 @@ import pytest
 from benchsuite.aggregate import TIMING_COLUMNS
 from benchsuite.train import RunDirectory, load_checkpoint
 
-from conftest import assert_same_state
+from conftest import as_from_a_terminal, assert_same_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.timeout(1800)]
 
@@ -106,7 +106,7 @@ def start_on_slurm(workdir: Path, configfile: Path, cluster: Path) -> subprocess
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / "snakemake.out", "w") as log:
         return subprocess.Popen(command, env=slurm_environment(cluster), cwd=workdir, stdout=log,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=as_from_a_terminal)
 
 
 def explain(workdir: Path, cluster: Path) -> str:
